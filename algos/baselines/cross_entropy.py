@@ -1,0 +1,59 @@
+"""Cross-entropy with optional label smoothing: the baseline of every table.
+
+Label smoothing follows Szegedy et al., "Rethinking the Inception Architecture
+for Computer Vision" (arXiv:1512.00567): targets `(1 - eps) * onehot + eps / C`.
+With `label_smoothing = 0` this is plain cross-entropy.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from common import method as method_lib
+
+
+def soft_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
+  """Per-example cross-entropy with soft targets.
+
+  Args:
+    logits: `[b, C]`.
+    targets: `[b, C]`, rows are probability distributions.
+
+  Returns:
+    `[b]` values of `-sum_c targets_c * log_softmax(logits)_c`.
+  """
+  return -jnp.sum(targets * jax.nn.log_softmax(logits.astype(jnp.float32)),
+                  axis=-1)
+
+
+def smoothed_targets(labels: jax.Array, num_classes: int,
+                     label_smoothing: jax.Array) -> jax.Array:
+  """`[b]` int labels -> `[b, C]` smoothed one-hot targets."""
+  onehot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+  return (1.0 - label_smoothing) * onehot + label_smoothing / num_classes
+
+
+def loss(hparams, method_state, outputs, batch, params, rng):
+  """Mean (label-smoothed) cross-entropy over the batch's valid rows."""
+  del params, rng
+  logits = outputs["logits"]
+  targets = smoothed_targets(batch["label"], logits.shape[-1],
+                             hparams["label_smoothing"])
+  per_example = soft_cross_entropy(logits, targets)
+  value = method_lib.masked_mean(per_example, batch["mask"])
+  return value, {"ce": value}, method_state
+
+
+METHOD = method_lib.Method(
+    name="cross_entropy",
+    init=method_lib.stateless_init,
+    loss=loss,
+    hparams=method_lib.default_hparams,
+)
+
+
+@method_lib.register("cross_entropy")
+def make(apply_fn) -> method_lib.Method:
+  del apply_fn  # a single forward pass, done by the harness
+  return METHOD

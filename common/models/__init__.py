@@ -1,0 +1,81 @@
+"""Model zoo: a name -> constructor registry.
+
+Every model is a `flax.linen` module called as `model.apply(variables, x,
+train=...)` on `[b, h, w, c]` float images and returns a dict with
+"logits" `[b, num_classes]` float32 and "features" `[b, d]`, the input of
+the final Dense (whose submodule name is the class's `HEAD_NAME`). Models
+with BatchNorm keep their statistics in the `batch_stats` collection, to be
+made mutable when `train=True`. All take `dtype` (computation) and
+`param_dtype` (storage, float32 by default).
+
+Example:
+  model = get_model("preact_resnet18", num_classes=100, dtype=jnp.bfloat16)
+  variables = model.init(rng, x, train=False)
+  out, updates = model.apply(variables, x, train=True,
+                             mutable=["batch_stats"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+
+# The submodules stay reachable as `common.models.<file>`: their constructor
+# functions are deliberately not re-exported here, since `wide_resnet` the
+# function would shadow `wide_resnet` the module.
+from common.models import preact_resnet
+from common.models import wide_resnet
+from common.models.mlp import MLP
+from common.models.preact_resnet import PreActResNet
+from common.models.small_cnn import SmallCNN
+from common.models.wide_resnet import WideResNet
+
+__all__ = [
+    "MLP",
+    "MODELS",
+    "PreActResNet",
+    "SmallCNN",
+    "WideResNet",
+    "get_model",
+    "model_names",
+]
+
+# Each constructor takes `num_classes` first and the module's other
+# attributes as keyword arguments.
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": MLP,
+    "small_cnn": SmallCNN,
+    "preact_resnet18": preact_resnet.preact_resnet18,
+    "wide_resnet": wide_resnet.wide_resnet,
+    "wide_resnet28_10": wide_resnet.wide_resnet28_10,
+}
+
+
+def model_names() -> list[str]:
+  """The registered model names, sorted."""
+  return sorted(MODELS)
+
+
+def get_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
+  """Builds a registered model.
+
+  Args:
+    name: a key of `MODELS`, e.g. "preact_resnet18".
+    num_classes: number of output logits.
+    **kwargs: further attributes of the model, e.g. `dtype`,
+      `hidden_sizes` (mlp), `depth`/`widen_factor`/`dropout` (wide_resnet),
+      `variant` (preact_resnet18).
+
+  Returns:
+    The unbound flax module.
+
+  Raises:
+    ValueError: if `name` is not registered.
+  """
+  if name not in MODELS:
+    raise ValueError(
+        f"Unknown model {name!r}; valid names are: "
+        f"{', '.join(model_names())}.")
+  return MODELS[name](num_classes=num_classes, **kwargs)

@@ -1,0 +1,140 @@
+"""Optimizers and step-indexed learning-rate schedules with traced numbers.
+
+The optimizer's *structure* (SGD or AdamW, Nesterov or not, which leaves get
+weight decay, clipping on or off) is static. Every *number* (peak learning
+rate, momentum, weight decay, schedule boundaries and factors) is a traced
+`jnp` scalar in the `hparams` pytree passed to the jitted step, so changing
+any of them never recompiles. The step computes `lr(step)` from those traced
+values and writes the numbers into optax's `inject_hyperparams` state before
+each update.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+_OPTIMIZERS = ("sgd", "adamw")
+_SCHEDULES = ("constant", "piecewise", "cosine")
+_WD_MASKS = ("all", "kernels")
+
+
+def _kernel_mask(params):
+  """True for weight matrices/filters (ndim > 1), false for biases and BN."""
+  return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+@functools.lru_cache(maxsize=None)
+def make_optimizer(name: str, nesterov: bool = False,
+                   weight_decay_mask: str = "all",
+                   clip_grad_norm: bool = False
+                   ) -> optax.GradientTransformation:
+  """Builds the (cached, so `jit` reuses compilations) optimizer structure.
+
+  SGD matches `torch.optim.SGD(momentum, nesterov, weight_decay)`: the decay
+  is added to the gradient before momentum, no dampening.
+
+  Args:
+    name: one of `sgd`, `adamw`.
+    nesterov: Nesterov momentum (SGD only).
+    weight_decay_mask: `all` (PyTorch's default: every parameter, BN too) or
+      `kernels` (only leaves with ndim > 1).
+    clip_grad_norm: whether to clip the global gradient norm to the traced
+      hyperparameter `clip_grad_norm`.
+  """
+  if name not in _OPTIMIZERS:
+    raise ValueError(f"unknown optimizer {name!r}; allowed: {_OPTIMIZERS}")
+  if weight_decay_mask not in _WD_MASKS:
+    raise ValueError(f"unknown weight_decay_mask {weight_decay_mask!r}; "
+                     f"allowed: {_WD_MASKS}")
+  mask = None if weight_decay_mask == "all" else _kernel_mask
+
+  def clip(max_norm):
+    return [optax.clip_by_global_norm(max_norm)] if clip_grad_norm else []
+
+  if name == "sgd":
+    def sgd(learning_rate, momentum, weight_decay, max_norm):
+      return optax.chain(
+          *clip(max_norm),
+          optax.add_decayed_weights(weight_decay, mask),
+          optax.trace(decay=momentum, nesterov=nesterov),
+          optax.scale_by_learning_rate(learning_rate))
+    return optax.inject_hyperparams(sgd)(
+        learning_rate=0.0, momentum=0.0, weight_decay=0.0, max_norm=1.0)
+
+  def adamw(learning_rate, b1, b2, eps, weight_decay, max_norm):
+    return optax.chain(
+        *clip(max_norm),
+        optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps,
+                    weight_decay=weight_decay, mask=mask))
+  return optax.inject_hyperparams(adamw)(
+      learning_rate=0.0, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
+      max_norm=1.0)
+
+
+def optimizer_hparams(cfg: Any) -> dict[str, float]:
+  """The traced numbers of `config.optim`."""
+  hp = {"weight_decay": cfg.weight_decay,
+        "max_norm": cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else 1.0}
+  if cfg.name == "sgd":
+    hp["momentum"] = cfg.momentum
+  else:
+    hp.update(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+  return {k: float(v) for k, v in hp.items()}
+
+
+def schedule_hparams(cfg: Any, steps_per_epoch: int,
+                     total_steps: int) -> dict[str, Any]:
+  """The traced numbers of `config.schedule`, converted from epochs to steps.
+
+  Args:
+    cfg: `config.schedule` with `name`, `learning_rate` (peak),
+      `warmup_epochs`, `boundaries_epochs` (piecewise), `decay_factor`.
+    steps_per_epoch: optimizer steps per epoch.
+    total_steps: length of the run (cosine decays to 0 over it).
+  """
+  if cfg.name not in _SCHEDULES:
+    raise ValueError(f"unknown schedule {cfg.name!r}; allowed: {_SCHEDULES}")
+  boundaries = [round(e * steps_per_epoch) for e in cfg.boundaries_epochs]
+  return {
+      "learning_rate": float(cfg.learning_rate),
+      "warmup_steps": float(round(cfg.warmup_epochs * steps_per_epoch)),
+      "total_steps": float(total_steps),
+      "boundaries": jnp.asarray(boundaries or [0], jnp.float32),
+      "decay_factor": float(cfg.decay_factor if boundaries else 1.0),
+  }
+
+
+def learning_rate_at(name: str, hp: dict[str, jax.Array],
+                     step: jax.Array) -> jax.Array:
+  """Learning rate of optimizer step `step` (0-indexed) under schedule `name`.
+
+  * `constant`: `lr`.
+  * `piecewise`: `lr * decay_factor ** #{boundaries <= step}` (PyTorch
+    MultiStepLR applied per epoch when boundaries are whole epochs).
+  * `cosine`: `0.5 * lr * (1 + cos(pi * t))`, t = progress after warmup.
+  All start with a linear warmup from 0 over `warmup_steps` (0 = none).
+  """
+  step = step.astype(jnp.float32)
+  lr = hp["learning_rate"]
+  if name == "piecewise":
+    lr = lr * hp["decay_factor"] ** jnp.sum(step >= hp["boundaries"])
+  elif name == "cosine":
+    span = jnp.maximum(hp["total_steps"] - hp["warmup_steps"], 1.0)
+    t = jnp.clip((step - hp["warmup_steps"]) / span, 0.0, 1.0)
+    lr = 0.5 * lr * (1.0 + jnp.cos(jnp.pi * t))
+  warmup = jnp.minimum((step + 1.0) / jnp.maximum(hp["warmup_steps"], 1.0),
+                       1.0)
+  return lr * jnp.where(hp["warmup_steps"] > 0, warmup, 1.0)
+
+
+def set_hyperparams(opt_state, values: dict[str, jax.Array]):
+  """Returns `opt_state` with `inject_hyperparams`' numbers replaced."""
+  hyper = dict(opt_state.hyperparams)
+  for k, v in values.items():
+    hyper[k] = jnp.asarray(v, hyper[k].dtype)
+  return opt_state._replace(hyperparams=hyper)

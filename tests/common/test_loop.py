@@ -1,0 +1,104 @@
+"""Host loop: resume equality, SIGTERM, non-finite abort, bad checkpoints."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from common import checkpoint as checkpoint_lib
+from common import logging_utils
+from common import loop
+from tests.conftest import tiny_config
+
+
+def _train_losses(workdir):
+  return {r["step"]: r["loss"] for r in logging_utils.read_jsonl(
+      os.path.join(workdir, "metrics.jsonl")) if r["split"] == "train"}
+
+
+def _final_state(config, workdir):
+  s = loop.setup(config)
+  return checkpoint_lib.Checkpointer(workdir).restore_latest(s.abstract_state)
+
+
+def test_interrupted_run_resumes_to_identical_result(tmp_path):
+  config = tiny_config()   # PS-KD: the table must survive the restart too
+  straight = loop.train(config, str(tmp_path / "a"), show_progress=False)
+  assert straight.status == "finished"
+
+  def preempt_at_30(step):
+    if step == 30:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  first = loop.train(config, str(tmp_path / "b"), hooks=[preempt_at_30],
+                     show_progress=False)
+  assert first.status == "preempted" and first.steps == 30
+  resumed = loop.train(config, str(tmp_path / "b"), show_progress=False)
+  assert resumed.status == "finished"
+  assert resumed.steps == straight.steps
+  assert resumed.final_eval == straight.final_eval
+  assert _train_losses(tmp_path / "b") == _train_losses(tmp_path / "a")
+  chex.assert_trees_all_equal(_final_state(config, str(tmp_path / "a")),
+                              _final_state(config, str(tmp_path / "b")))
+  # Rerunning a finished run does no work and returns the same numbers.
+  again = loop.train(config, str(tmp_path / "a"), show_progress=False)
+  assert again.final_eval == straight.final_eval
+
+
+def test_non_finite_loss_aborts_naming_step_and_metric(tmp_path):
+  config = tiny_config(**{"schedule.learning_rate": 1e12,
+                          "schedule.name": "constant"})
+  # The gradient norm usually overflows one step before the loss does.
+  with pytest.raises(loop.NonFiniteError,
+                     match=r"metric '(loss|grad_norm|param_norm)'.*at step \d+"):
+    loop.train(config, str(tmp_path), show_progress=False)
+
+
+def test_corrupt_checkpoint_raises_instead_of_fresh_start(tmp_path):
+  config = tiny_config(**{"train.steps": 10})
+  loop.train(config, str(tmp_path), show_progress=False)
+  ckpt_dir = tmp_path / "checkpoints" / "10"
+  damaged = 0
+  for root, _, files in os.walk(ckpt_dir):
+    for name in files:
+      path = os.path.join(root, name)
+      if os.path.getsize(path) > 0:
+        with open(path, "wb") as f:
+          f.write(b"\x00garbage")
+        damaged += 1
+  assert damaged
+  with pytest.raises(checkpoint_lib.CheckpointError, match=str(ckpt_dir)):
+    loop.train(config, str(tmp_path), show_progress=False)
+
+
+def test_incompatible_checkpoint_names_the_mismatch(tmp_path):
+  config = tiny_config(**{"train.steps": 4})
+  loop.train(config, str(tmp_path), show_progress=False)
+  other = loop.setup(tiny_config(**{"train.steps": 4, "model.name": "mlp", "model.kwargs": {}}))
+  with pytest.raises(checkpoint_lib.CheckpointError, match="does not match"):
+    checkpoint_lib.Checkpointer(str(tmp_path)).restore_latest(
+        other.abstract_state)
+  # Through the loop, the changed config is caught before any array is read.
+  with pytest.raises(checkpoint_lib.CheckpointError, match="model.name"):
+    loop.train(tiny_config(**{"train.steps": 4, "model.name": "mlp", "model.kwargs": {}}),
+               str(tmp_path), show_progress=False)
+
+
+def test_writes_metrics_tensorboard_and_summary(tmp_path):
+  config = tiny_config(**{"train.steps": 6, "train.tensorboard": True,
+                          "train.log_norms": True})
+  result = loop.train(config, str(tmp_path), show_progress=False)
+  records = logging_utils.read_jsonl(str(tmp_path / "metrics.jsonl"))
+  train = [r for r in records if r["split"] == "train"]
+  assert [r["step"] for r in train] == [1, 2, 3, 4, 5, 6]
+  assert {"loss", "learning_rate", "grad_norm", "method/alpha"} <= set(train[0])
+  assert os.listdir(tmp_path / "tensorboard")
+  assert os.path.exists(tmp_path / "summary.json")
+  for key in ("error", "nll", "ece", "aurc"):
+    assert np.isfinite(result.final_eval[key])
+  assert jax.device_count() >= 1

@@ -1,0 +1,43 @@
+"""Shared fixtures: a hermetic TFDS data dir, rng, tiny configs."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+  sys.path.insert(0, REPO_ROOT)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tfds_data_dir(tmp_path_factory):
+  """In-repo datasets are built once per session in a temp dir, never ~."""
+  path = str(tmp_path_factory.mktemp("tfds"))
+  old = os.environ.get("TFDS_DATA_DIR")
+  os.environ["TFDS_DATA_DIR"] = path
+  yield path
+  if old is None:
+    os.environ.pop("TFDS_DATA_DIR", None)
+  else:
+    os.environ["TFDS_DATA_DIR"] = old
+
+
+@pytest.fixture
+def rng():
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.random.PRNGKey(0)
+
+
+def tiny_config(**overrides):
+  """The digits PS-KD config shrunk to a few fast steps."""
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config("experiments/ps_kd/config.py:digits")
+  base = {"train.num_epochs": 2, "train.batch_size": 32,
+          "train.eval_batch_size": 120, "train.log_every_steps": 1,
+          "train.eval_every_epochs": 1, "train.checkpoint_every_steps": 10,
+          "train.tensorboard": False, "schedule.boundaries_epochs": (1.0,)}
+  base.update(overrides)
+  return config_lib.apply_overrides(config, base)
