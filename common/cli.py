@@ -5,7 +5,7 @@
         [--config.train.num_epochs=50 ...] --workdir=runs/x
     regjax run ps_kd [--config=experiments/ps_kd/config.py:cifar100] \\
         [--seeds=0,1,2,3,4] [--arms=CE,PS-KD] [--config.x=y ...] \\
-        [--workdir=runs/ps_kd-digits]
+        [--workdir=runs/ps_kd-digits] [--data_dir=/data/tfds]
 
 Flags follow absl / ml_collections: `--config=path.py:arg` picks a config,
 `--config.a.b=v` overrides a field (the config is locked: unknown keys and
@@ -46,24 +46,45 @@ def _list(argv: list[str]) -> None:
   print(f"\n{len(papers.PAPERS)} papers; runnable: {', '.join(runnable)}")
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+  """Errors that describe bad input: printed as a message, no traceback."""
+  from common import checkpoint, loop  # pylint: disable=g-import-not-at-top
+  from common.data import sources  # pylint: disable=g-import-not-at-top
+  return (sources.DatasetNotFoundError, checkpoint.CheckpointError,
+          loop.NonFiniteError, ValueError)
+
+
 def _define_common_flags(default_config: str | None) -> None:
   config_flags.DEFINE_config_file(
       "config", default_config, "Experiment config: path.py[:arg].",
       lock_config=True)
   flags.DEFINE_string("workdir", None, "Output folder (resumes if it holds "
                       "checkpoints).")
+  flags.DEFINE_string("data_dir", None, "TFDS data dir; same as "
+                      "--config.data.data_dir.")
+
+
+def _config_from_flags():
+  config = flags.FLAGS.config
+  if flags.FLAGS.data_dir:
+    config = config_lib.apply_overrides(
+        config, {"data.data_dir": flags.FLAGS.data_dir})
+  return config
 
 
 def _train_main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}; see `regjax --help`")
   from common import loop  # pylint: disable=g-import-not-at-top
-  config = flags.FLAGS.config
+  config = _config_from_flags()
   workdir = flags.FLAGS.workdir
   if not workdir:
     _fail("--workdir is required for `regjax train`")
   sharding.maybe_initialize_distributed()
-  result = loop.train(config, workdir)
+  try:
+    result = loop.train(config, workdir)
+  except _user_errors() as e:
+    _fail(f"{type(e).__name__}: {e}")
   print(f"{result.status} after {result.steps} steps; final eval: "
         f"{ {k: round(v, 4) for k, v in result.final_eval.items()} }")
   print(f"written: {os.path.join(workdir, 'metrics.jsonl')}, "
@@ -75,7 +96,7 @@ def _run_main(paper_id: str, default_arg: str):
     if len(argv) > 1:
       _fail(f"unexpected arguments {argv[1:]}; see `regjax --help`")
     from common import study  # pylint: disable=g-import-not-at-top
-    config = flags.FLAGS.config
+    config = _config_from_flags()
     seeds = [int(s) for s in flags.FLAGS.seeds] if flags.FLAGS.seeds else list(
         config.study.seeds)
     arms = flags.FLAGS.arms or []
@@ -83,7 +104,10 @@ def _run_main(paper_id: str, default_arg: str):
         "runs", f"{paper_id}-{default_arg or 'default'}")
     sharding.maybe_initialize_distributed()
     command = "regjax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = study.run_study(config, workdir, seeds, arms, command=command)
+    try:
+      result = study.run_study(config, workdir, seeds, arms, command=command)
+    except _user_errors() as e:
+      _fail(f"{type(e).__name__}: {e}")
     print("\n" + result.table_markdown + "\n")
     for kind, path in result.paths.items():
       print(f"{kind:>8}: {path}")
