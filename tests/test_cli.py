@@ -51,3 +51,13 @@ def test_run_study_end_to_end(tmp_path):
     assert os.path.exists(tmp_path / name)
   assert "| PS-KD |" in out.stdout and "paper:" in out.stdout
   assert (tmp_path / "CE" / "seed_1" / "summary.json").exists()
+
+
+def test_missing_dataset_is_a_one_line_error(tmp_path):
+  out = _regjax("train", "--config=experiments/ps_kd/config.py:cifar100",
+                f"--data_dir={tmp_path / 'tfds'}",
+                f"--workdir={tmp_path / 'run'}")
+  assert out.returncode == 2
+  assert "regjax: DatasetNotFoundError" in out.stderr
+  assert str(tmp_path / "tfds") in out.stderr and "tfds build" in out.stderr
+  assert "Traceback" not in out.stderr
