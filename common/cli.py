@@ -81,6 +81,7 @@ def _train_main(argv):
   if not workdir:
     _fail("--workdir is required for `regjax train`")
   sharding.maybe_initialize_distributed()
+  sharding.enable_compilation_cache()
   try:
     result = loop.train(config, workdir)
   except _user_errors() as e:
@@ -103,6 +104,7 @@ def _run_main(paper_id: str, default_arg: str):
     workdir = flags.FLAGS.workdir or os.path.join(
         "runs", f"{paper_id}-{default_arg or 'default'}")
     sharding.maybe_initialize_distributed()
+    sharding.enable_compilation_cache()
     command = "regjax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
       result = study.run_study(config, workdir, seeds, arms, command=command)

@@ -25,6 +25,17 @@ def tfds_data_dir(tmp_path_factory):
     os.environ["TFDS_DATA_DIR"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory):
+  """Tests build the same steps many times: share compilations (and with
+  the subprocesses of CLI / multi-device tests, via REGJAX_JAX_CACHE)."""
+  from common import sharding  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path_factory.mktemp("jax_cache"))
+  os.environ["REGJAX_JAX_CACHE"] = path
+  sharding.enable_compilation_cache(path)
+  yield path
+
+
 @pytest.fixture
 def rng():
   import jax  # pylint: disable=g-import-not-at-top
