@@ -60,9 +60,9 @@ def study_arms(config: mlc.ConfigDict,
   return arms
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
   arr = np.asarray(values, np.float64)
-  std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+  std = float(arr.std(ddof=1)) if len(arr) > 1 else None  # JSON null
   return float(arr.mean()), std
 
 
@@ -80,7 +80,10 @@ def _format_table(summary: dict[str, Any], metrics: Sequence[str],
       "|---|" + "---|" * (len(ours) + len(theirs)),
   ]
   for arm, agg in summary.items():
-    cells = [f"{agg[m]['mean']:.3f} +- {agg[m]['std']:.3f}" for m in metrics]
+    # One seed has no spread: print the value alone, not a fake "+- 0".
+    cells = [f"{agg[m]['mean']:.3f}" + (f" +- {agg[m]['std']:.3f}"
+                                         if n_seeds > 1 else "")
+             for m in metrics]
     arm_paper = paper.get(arm, {})
     cells += [f"{arm_paper[m]:g}" if m in arm_paper else "-"
               for m in paper_metrics]
