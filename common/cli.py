@@ -47,7 +47,12 @@ def _list(argv: list[str]) -> None:
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-  """Errors that describe bad input: printed as a message, no traceback."""
+  """Errors that describe bad input: printed as a message, no traceback.
+
+  `REGJAX_TRACEBACK=1` keeps the traceback (a ValueError may be a bug).
+  """
+  if os.environ.get("REGJAX_TRACEBACK") == "1":
+    return ()
   from common import checkpoint, loop  # pylint: disable=g-import-not-at-top
   from common.data import sources  # pylint: disable=g-import-not-at-top
   return (sources.DatasetNotFoundError, checkpoint.CheckpointError,

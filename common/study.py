@@ -103,7 +103,9 @@ def _plot_curves(runs: dict[str, list[dict[str, Any]]], path: str) -> None:
     for ax, (key, label) in zip(axes, keys):
       table = np.asarray([[next(r[key] for r in h if r["epoch"] == e)
                            for e in steps] for h in histories])
-      mean, std = table.mean(0), table.std(0)
+      # Same spread as the table: sample std over seeds.
+      mean = table.mean(0)
+      std = table.std(0, ddof=1) if len(table) > 1 else np.zeros_like(mean)
       ax.plot(steps, mean, label=arm)
       ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
       ax.set_xlabel("epoch")
