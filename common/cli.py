@@ -101,7 +101,7 @@ def _run_main(paper_id: str, default_arg: str):
   def main(argv):
     if len(argv) > 1:
       _fail(f"unexpected arguments {argv[1:]}; see `regjax --help`")
-    from common import study  # pylint: disable=g-import-not-at-top
+    from common import runners  # pylint: disable=g-import-not-at-top
     config = _config_from_flags()
     seeds = [int(s) for s in flags.FLAGS.seeds] if flags.FLAGS.seeds else list(
         config.study.seeds)
@@ -112,7 +112,8 @@ def _run_main(paper_id: str, default_arg: str):
     sharding.enable_compilation_cache()
     command = "regjax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-      result = study.run_study(config, workdir, seeds, arms, command=command)
+      result = runners.run_study(config, workdir, seeds, arms,
+                                 command=command)
     except _user_errors() as e:
       _fail(f"{type(e).__name__}: {e}")
     print("\n" + result.table_markdown + "\n")

@@ -22,6 +22,10 @@ def base_config() -> mlc.ConfigDict:
   """All keys the harness reads, with defaults; experiments override."""
   c = mlc.ConfigDict()
   c.experiment = ""            # paper id, e.g. "ps_kd"
+  # Module with the experiment's own study runner (see common/runners.py),
+  # e.g. "common.adapt_study" or "experiments.qarl.run"; "" = the shared
+  # classification study (common/study.py) over `common.loop.train`.
+  c.runner = ""
   c.seed = 0
   c.data = mlc.ConfigDict(dict(
       name="digits", data_dir="", train_split="train", eval_split="test",
@@ -136,7 +140,22 @@ def apply_overrides(config: mlc.ConfigDict,
 
 
 def validate(config: mlc.ConfigDict) -> None:
-  """Cross-field checks that the type system of ConfigDict cannot do."""
+  """Cross-field checks that the type system of ConfigDict cannot do.
+
+  A config with its own `runner` is checked by the runner's `validate`
+  (which may call `validate_training` for the harness's sections).
+  """
+  if config.runner:
+    from common import runners  # pylint: disable=g-import-not-at-top
+    runner = runners.get_runner(config)
+    if hasattr(runner, "validate"):
+      runner.validate(config)
+      return
+  validate_training(config)
+
+
+def validate_training(config: mlc.ConfigDict) -> None:
+  """Checks of the sections the shared train step reads."""
   from common import method as method_lib  # pylint: disable=g-import-not-at-top
   name = config.method.name
   if name not in method_lib.method_names():

@@ -84,7 +84,7 @@ def setup(config: mlc.ConfigDict,
       `config.method.name` (e.g. a notebook's fork); its hyperparameters are
       still read from `config.method[config.method.name]`.
   """
-  config_lib.validate(config)
+  config_lib.validate_training(config)
   from common.data import sources  # pylint: disable=g-import-not-at-top
   data_dir = config.data.data_dir or None
   size = config.data.image_size or None
@@ -111,7 +111,7 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
       with generated batches, as benchmarks do).
     method: overrides the registered method (see `setup`).
   """
-  config_lib.validate(config)
+  config_lib.validate_training(config)
   mesh = sharding_lib.make_mesh()
   sharding_lib.check_batch_size(config.train.batch_size)
   sharding_lib.check_batch_size(config.train.eval_batch_size)
