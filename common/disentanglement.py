@@ -35,6 +35,9 @@ from common import metrics_disentanglement as md
 from common import train_step as train_step_lib
 
 _CACHE: dict[tuple, dict[str, Any]] = {}
+# The most recent `evaluate` call: (setup, state, result). A study draws its
+# figures from it right after training instead of rebuilding the harness.
+_LAST: dict[str, Any] = {}
 _SUBSET_SEED = 20230228
 
 
@@ -144,8 +147,12 @@ def code_of(outputs: dict[str, np.ndarray], discrete: bool) -> np.ndarray:
   return outputs["z_indices"] if discrete else outputs["features"]
 
 
-def compute(s, state) -> dict[str, Any]:
-  """Everything `evaluate` reports, plus the NMI matrix and the data."""
+def compute(s, state, full: bool = True) -> dict[str, Any]:
+  """Everything `evaluate` reports, plus the NMI matrix and the data.
+
+  With `full=False` only the NMI-based numbers (InfoM, InfoC) and the
+  reconstruction are computed (no regressions: InfoE and DCI are NaN).
+  """
   config = s.config
   opts = _options(config)
   data = load_factors(config.data.name, config.data.eval_split,
@@ -154,9 +161,12 @@ def compute(s, state) -> dict[str, Any]:
   outputs = encode_all(s, state, data["images"])
   discrete = is_discrete(config)
   code = code_of(outputs, discrete)
-  info = md.infomec(data["factors"], code, discrete, seed=config.seed)
-  dci = md.dci(data["factors"], outputs["features"],
-               predictor=opts["dci_predictor"], seed=config.seed)
+  info = md.infomec(data["factors"], code, discrete, seed=config.seed,
+                    explicitness=full)
+  nan = float("nan")
+  dci = (md.dci(data["factors"], outputs["features"],
+                predictor=opts["dci_predictor"], seed=config.seed)
+         if full else {"dci_d": nan, "dci_c": nan, "dci_i": nan})
   targets = data["images"].astype(np.float64) / _target_scale(config)
   recon = md.reconstruction_metrics(outputs["logits"], targets)
   metrics = {"infom": info["infom"], "infoe": info["infoe"],
@@ -169,7 +179,18 @@ def compute(s, state) -> dict[str, Any]:
 
 def evaluate(s, state) -> dict[str, float]:
   """The evaluator hook: disentanglement + reconstruction metrics."""
-  return compute(s, state)["metrics"]
+  result = compute(s, state)
+  _LAST.clear()
+  _LAST.update(setup=s, state=state, result=result)
+  return result["metrics"]
+
+
+def last_evaluation(config) -> tuple[Any, Any, dict[str, Any]] | None:
+  """`(setup, state, result)` of the last `evaluate` of `config` (the same
+  object), or None."""
+  if _LAST and _LAST["setup"].config is config:
+    return _LAST["setup"], _LAST["state"], _LAST["result"]
+  return None
 
 
 def write_figures(s, state, outdir: str, title: str = "",
@@ -183,7 +204,7 @@ def write_figures(s, state, outdir: str, title: str = "",
   Returns:
     {"nmi": path, "traversals": path}.
   """
-  result = result or compute(s, state)
+  result = result or compute(s, state, full=False)
   os.makedirs(outdir, exist_ok=True)
   nmi, names = result["nmi"], result["data"]["names"]
   fig, ax = plt.subplots(figsize=(0.55 * nmi.shape[1] + 2.2,
@@ -198,8 +219,8 @@ def write_figures(s, state, outdir: str, title: str = "",
                  enumerate(result["active"])])
   ax.set_xlabel("latent (* = inactive)")
   m = result["metrics"]
-  ax.set_title(f"{title} NMI  InfoM {m['infom']:.2f} InfoE "
-               f"{m['infoe']:.2f} InfoC {m['infoc']:.2f}", fontsize=8)
+  ax.set_title(f"{title}: NMI, InfoM {m['infom']:.2f}, InfoC "
+               f"{m['infoc']:.2f}", fontsize=8)
   fig.colorbar(im, ax=ax, fraction=0.04)
   fig.tight_layout()
   paths = {"nmi": os.path.join(outdir, "nmi.png"),

@@ -5,7 +5,8 @@ arXiv:2305.18378; official code kylehkhsu/latent_quantization (JAX).
 
 Variants (`--config=experiments/qlae/config.py:<variant>`):
   dsprites_small  (default) CPU, minutes: the in-repo generated dSprites
-            subgrid (`dsprites_gen/small`, 2,304 images), MLP autoencoders,
+            subgrid (`dsprites_gen/small`, 2,304 images pooled to 32x32),
+            MLP autoencoders,
             10 latents (2 x 5 sources), evaluated on every image.
   dsprites  TFDS `dsprites` (prepared with `tfds build dsprites`), conv
             autoencoders, 2e5 steps as the official runs; eval on a fixed
@@ -78,10 +79,10 @@ def get_config(variant: str = "dsprites_small"):
   if variant == "dsprites_small":
     c.data.update(name="dsprites_gen/small", train_split="train",
                   eval_split="train", mean=(0.0,), std=(1.0,))
-    c.model.kwargs = dict(image_shape=(64, 64, 1), latent="quantized",
+    c.model.kwargs = dict(image_shape=(32, 32, 1), latent="quantized",
                           num_latents=10, num_values=10, encoder="mlp",
                           hidden_sizes=(256, 128))
-    c.train.update(batch_size=64, steps=2000, eval_batch_size=256,
+    c.train.update(batch_size=64, steps=1500, eval_batch_size=256,
                    log_every_steps=100, eval_every_epochs=0,
                    checkpoint_every_steps=2000, tensorboard=False)
     c.study.seeds = (0, 1, 2)

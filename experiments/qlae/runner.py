@@ -45,7 +45,13 @@ def validate(config: mlc.ConfigDict) -> None:
 
 def _figures(config: mlc.ConfigDict, workdir: str, outdir: str,
              title: str) -> dict[str, str]:
-  """Restores the run in `workdir` and writes its figures to `outdir`."""
+  """Writes the figures of the run in `workdir` to `outdir`: from its final
+  evaluation if it just ran, else restored from its checkpoint."""
+  last = disentanglement.last_evaluation(config)
+  if last is not None:
+    s, state, result = last
+    return disentanglement.write_figures(s, state, outdir, title=title,
+                                         result=result)
   s = harness.setup(config)
   ckpt = checkpoint_lib.Checkpointer(workdir, config.train.keep_checkpoints)
   try:

@@ -16,16 +16,23 @@ below is ours (documented, deterministic), not a pixel copy of the release:
 * pixel centres sit at integer coordinates 0..63; a sprite's centre is at
   column `16 + 31 * x` and row `16 + 31 * y` (y grows downwards), so the 32
   positions are whole-pixel steps and a translation is an exact shift;
-* a scale-s sprite fits in a disc of radius about 10 s pixels: a square
-  with half-diagonal 10 s (side 14.1 s), an ellipse with semi-axes 10 s and
-  5 s, and a heart (below) of half-width 10 s;
+* a scale-s sprite fits in a disc of radius 15 s pixels: a square with
+  half-diagonal 15 s (side 21.2 s), an ellipse with semi-axes 15 s and
+  7.5 s, and a heart (below) of half-width 15 s. With 15 px every scale step
+  changes every shape's pixels (the README's "all pixel outputs were
+  different"; at 10 px two square scales would rasterise alike), and the
+  largest sprite stays inside the frame at the extreme positions;
 * orientation t rotates the sprite counter-clockwise by t (as seen on screen)
   about its centre; a pixel is on if its centre lies inside the rotated shape.
 
 The heart is the classic parametric curve x = 16 sin^3 u,
 y = 13 cos u - 5 cos 2u - 2 cos 3u - cos 4u (u in [0, 2 pi), 256 points),
-recentred on its bounding box and scaled to half-width 10 s; its lobes point
+recentred on its bounding box and scaled to half-width 15 s; its lobes point
 up at orientation 0. Inside-ness is a polygon test (matplotlib's Path).
+
+The `small` config keeps a subgrid of the factor values (2,304 images) and,
+for CPU-sized models, halves the resolution to 32x32 by 2x2 mean pooling
+(pixels 0, 64, 128, 191, 255): a quick-run variant, not dSprites itself.
 
 Features follow TFDS `dsprites` (`label_*` class indices, `value_*` factor
 values), so the same evaluation code reads both. Images are uint8 0/255
@@ -65,7 +72,7 @@ SMALL_INDICES: dict[str, tuple[int, ...]] = {
     "x_position": (0, 4, 9, 13, 18, 22, 27, 31),
     "y_position": (0, 4, 9, 13, 18, 22, 27, 31),
 }
-_RADIUS = 10.0        # pixels, at scale 1
+_RADIUS = 15.0        # pixels, at scale 1
 _POSITION_OFFSET = 16  # centre pixel of position 0
 _POSITION_SPAN = 31    # position 1 is 31 pixels further
 _PAD = 16              # canvas padding so every shift is a plain slice
@@ -124,6 +131,13 @@ def _canonical_sprite(shape: int, scale: float, angle: float) -> np.ndarray:
   return _inside(shape, u, v)
 
 
+def downsample2x(images: np.ndarray) -> np.ndarray:
+  """uint8 `[n, h, w, c]` -> `[n, h/2, w/2, c]`, 2x2 mean (rounded)."""
+  n, h, w, c = images.shape
+  blocks = images.reshape(n, h // 2, 2, w // 2, 2, c).astype(np.float32)
+  return np.round(blocks.mean(axis=(2, 4))).astype(np.uint8)
+
+
 def render_sprites(factors: np.ndarray) -> np.ndarray:
   """Renders images for class-index rows of `factor_grid`.
 
@@ -166,16 +180,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(
           name="small", description="Subgrid: 3 shapes x 3 scales x 4 "
-          "orientations x 8 x 8 positions = 2,304 images."),
+          "orientations x 8 x 8 positions = 2,304 images, 2x2-mean-pooled "
+          "to 32x32."),
       tfds.core.BuilderConfig(
-          name="full", description="The full dSprites grid, 737,280 images."),
+          name="full", description="The full dSprites grid, 737,280 images "
+          "at 64x64."),
   ]
 
   def __init__(self, *, file_format: Any = None, **kwargs: Any):
     super().__init__(file_format=file_format or "array_record", **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
-    features = {"image": tfds.features.Image(shape=(64, 64, 1),
+    size = 32 if self.builder_config.name == "small" else IMAGE_SIZE
+    features = {"image": tfds.features.Image(shape=(size, size, 1),
                                              dtype=np.uint8)}
     for name in FACTOR_NAMES:
       features[f"label_{name}"] = tfds.features.ClassLabel(
@@ -201,6 +218,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     for start in range(0, len(grid), 1024):
       block = grid[start:start + 1024]
       images = render_sprites(block)
+      if self.builder_config.name == "small":
+        images = downsample2x(images)
       for offset, (row, image) in enumerate(zip(block, images)):
         buffer = io.BytesIO()
         Image.fromarray(image[:, :, 0]).save(buffer, format="PNG")
