@@ -87,7 +87,8 @@ PAPERS: tuple[Paper, ...] = (
           "disentanglement",
           algos_module="algos/disentanglement/qlae.py",
           status="implemented",
-          note="CPU study pending"),
+          note="CPU study (3 seeds, generated dSprites): QLAE best InfoM/InfoE, "
+               "but 2x AE's MSE; quantization matters, weight decay did not"),
     Paper("evol_rl",
           "Evolving Language Models without Labels: Majority Drives Selection, Novelty Promotes Variation",
           "entropy-regularised RL for LLMs"),
