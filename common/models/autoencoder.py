@@ -25,6 +25,7 @@ larger; these are the CPU-sized versions (see experiments/qlae/README.md).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,7 +96,7 @@ class Autoencoder(nn.Module):
                                 name=f"enc_conv{i}")
                         for i, n in enumerate(self.conv_widths)]
       self._grid = (h // 2 ** k, w // 2 ** k, self.conv_widths[-1])
-      self.dec_grid = dense(int(jnp.prod(jnp.array(self._grid))), "dec_grid")
+      self.dec_grid = dense(math.prod(self._grid), "dec_grid")
       widths = list(reversed(self.conv_widths))[1:] + [c]
       self.dec_convs = [nn.ConvTranspose(n, (4, 4), strides=(2, 2),
                                          dtype=self.dtype,

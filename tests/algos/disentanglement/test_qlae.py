@@ -153,3 +153,25 @@ def test_tc_decomposition_sums_to_log_q_over_p_and_beta_vae_scaling():
       {"beta": 3.0, "target_scale": 255.0}, {}, out, batch, None, None))(out)
   np.testing.assert_allclose(total, metrics["bce"] + 3.0 * metrics["kl"] / 64,
                              rtol=1e-6)
+
+
+def test_conv_autoencoder_under_jit_and_decode():
+  model = models.get_model("autoencoder", 0, image_shape=(16, 16, 3),
+                           latent="quantized", num_latents=4, num_values=3,
+                           encoder="conv", conv_widths=(4, 8),
+                           hidden_sizes=(16,))
+  x = jnp.ones((2, 16, 16, 3))
+  variables = jax.jit(lambda r: model.init(r, x, train=False))(
+      jax.random.PRNGKey(0))
+  out = jax.jit(lambda v: model.apply(v, x, train=False))(variables)
+  assert out["logits"].shape == (2, 16, 16, 3)
+  assert out["features"].shape == out["z_indices"].shape == (2, 4)
+  decoded = model.apply(variables, out["z_quantized"], method="decode")
+  np.testing.assert_allclose(decoded, out["logits"], rtol=1e-5, atol=1e-6)
+  try:
+    models.get_model("autoencoder", 0, latent="binary").init(
+        jax.random.PRNGKey(0), jnp.ones((1, 64, 64, 1)), train=False)
+  except ValueError as e:
+    assert "allowed" in str(e)
+  else:
+    raise AssertionError("expected ValueError")
