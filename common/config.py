@@ -26,10 +26,15 @@ def base_config() -> mlc.ConfigDict:
   # e.g. "common.adapt_study" or "experiments.qarl.run"; "" = the shared
   # classification study (common/study.py) over `common.loop.train`.
   c.runner = ""
+  # Module with `evaluate(setup, state) -> dict[str, float]` replacing the
+  # classification metrics of the loop's evaluations (e.g. disentanglement
+  # metrics of an autoencoder); "" = `common.harness.classification_eval`.
+  c.evaluator = ""
   c.seed = 0
   c.data = mlc.ConfigDict(dict(
       name="digits", data_dir="", train_split="train", eval_split="test",
       image_size=0,            # >0: host-resize variable-size images
+      label_key="",            # "" = the dataset's supervised label
       crop_padding=0, flip=False,
       mean=(0.5,), std=(0.5,)))
   c.model = mlc.ConfigDict(dict(name="small_cnn", dtype="float32"))
@@ -39,7 +44,8 @@ def base_config() -> mlc.ConfigDict:
   c.optim = mlc.ConfigDict(dict(
       name="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4,
       weight_decay_mask="all", b1=0.9, b2=0.999, eps=1e-8,
-      clip_grad_norm=0.0))
+      clip_grad_norm=0.0,
+      clip_value=1.0))         # element-wise clip (adamw_split only)
   c.schedule = mlc.ConfigDict(dict(
       name="piecewise", learning_rate=0.1, warmup_epochs=0.0,
       boundaries_epochs=(), decay_factor=0.1))

@@ -8,6 +8,7 @@ the exact train step every experiment uses on generated data.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from typing import Any, Callable
 
@@ -88,10 +89,13 @@ def setup(config: mlc.ConfigDict,
   from common.data import sources  # pylint: disable=g-import-not-at-top
   data_dir = config.data.data_dir or None
   size = config.data.image_size or None
+  label_key = config.data.label_key or None
   train_source = sources.open_split(config.data.name, config.data.train_split,
-                                    data_dir, image_size=size)
+                                    data_dir, image_size=size,
+                                    label_key=label_key)
   eval_source = sources.open_split(config.data.name, config.data.eval_split,
-                                   data_dir, image_size=size)
+                                   data_dir, image_size=size,
+                                   label_key=label_key)
   run = run_info(config, len(train_source), train_source.num_classes)
   return build(config, run, tuple(train_source.image_shape), train_source,
                eval_source, method=method)
@@ -169,6 +173,25 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
 
 
 def evaluate(s: Setup, state: TrainState) -> dict[str, float]:
+  """The eval metrics of `state`: `config.evaluator`'s, else classification.
+
+  An evaluator module provides `evaluate(setup, state) -> dict[str, float]`
+  (e.g. disentanglement metrics of an autoencoder's latents).
+  """
+  if s.config.evaluator:
+    try:
+      module = importlib.import_module(s.config.evaluator)
+    except ModuleNotFoundError as e:
+      raise ValueError(f"config.evaluator={s.config.evaluator!r} is not an "
+                       f"importable module ({e})") from e
+    if not hasattr(module, "evaluate"):
+      raise ValueError(f"config.evaluator module {s.config.evaluator!r} has "
+                       "no evaluate(setup, state) function")
+    return module.evaluate(s, state)
+  return classification_eval(s, state)
+
+
+def classification_eval(s: Setup, state: TrainState) -> dict[str, float]:
   """Classification metrics of `state` on the whole eval split."""
   logits, labels, masks = [], [], []
   for local in loader_lib.eval_batches(

@@ -95,6 +95,10 @@ _FACTORIES: dict[str, Callable[[ApplyFn], Method]] = {}
 _MODULES = {
     "cross_entropy": "algos.baselines.cross_entropy",
     "ps_kd": "algos.distillation.ps_kd",
+    "qlae": "algos.disentanglement.qlae",
+    "ae": "algos.disentanglement.ae",
+    "beta_vae": "algos.disentanglement.beta_vae",
+    "beta_tcvae": "algos.disentanglement.beta_tcvae",
 }
 
 

@@ -18,7 +18,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-_OPTIMIZERS = ("sgd", "adamw")
+_OPTIMIZERS = ("sgd", "adamw", "adamw_split")
+# Leaves of these names (anywhere in the path) are not decayed or clipped by
+# `adamw_split`: biases and learned latent codebooks (QLAE's split).
+_PLAIN_ADAM_NAMES = ("bias", "codebook")
 _SCHEDULES = ("constant", "piecewise", "cosine")
 _WD_MASKS = ("all", "kernels")
 
@@ -26,6 +29,21 @@ _WD_MASKS = ("all", "kernels")
 def _kernel_mask(params):
   """True for weight matrices/filters (ndim > 1), false for biases and BN."""
   return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def split_param_labels(params):
+  """`adamw_split`'s groups: "plain" for biases and codebooks, else "decayed".
+
+  Args:
+    params: a parameter pytree (nested dicts, as flax makes them).
+
+  Returns:
+    The same structure with a label string per leaf.
+  """
+  def label(path, _):
+    names = {getattr(k, "key", getattr(k, "name", None)) for k in path}
+    return "plain" if names & set(_PLAIN_ADAM_NAMES) else "decayed"
+  return jax.tree_util.tree_map_with_path(label, params)
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,8 +56,14 @@ def make_optimizer(name: str, nesterov: bool = False,
   SGD matches `torch.optim.SGD(momentum, nesterov, weight_decay)`: the decay
   is added to the gradient before momentum, no dampening.
 
+  `adamw_split` is the optimizer of latent quantization (Hsu et al. 2023,
+  kylehkhsu/latent_quantization `models/ae.py`): weights get element-wise
+  gradient clipping to the traced `clip_value` then AdamW with the traced
+  `weight_decay`; biases and codebooks (`split_param_labels`) get plain Adam
+  (no decay, no clipping), both at the same learning rate.
+
   Args:
-    name: one of `sgd`, `adamw`.
+    name: one of `sgd`, `adamw`, `adamw_split`.
     nesterov: Nesterov momentum (SGD only).
     weight_decay_mask: `all` (PyTorch's default: every parameter, BN too) or
       `kernels` (only leaves with ndim > 1).
@@ -66,6 +90,25 @@ def make_optimizer(name: str, nesterov: bool = False,
     return optax.inject_hyperparams(sgd)(
         learning_rate=0.0, momentum=0.0, weight_decay=0.0, max_norm=1.0)
 
+  if name == "adamw_split":
+    if clip_grad_norm or weight_decay_mask != "all":
+      raise ValueError(
+          "adamw_split has its own decay groups and element-wise clipping "
+          "(optim.clip_value); leave optim.clip_grad_norm=0 and "
+          "optim.weight_decay_mask='all'")
+
+    def adamw_split(learning_rate, b1, b2, eps, weight_decay, clip_value):
+      return optax.multi_transform(
+          {"decayed": optax.chain(
+              optax.clip(clip_value),
+              optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps,
+                          weight_decay=weight_decay)),
+           "plain": optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)},
+          split_param_labels)
+    return optax.inject_hyperparams(adamw_split)(
+        learning_rate=0.0, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
+        clip_value=1.0)
+
   def adamw(learning_rate, b1, b2, eps, weight_decay, max_norm):
     return optax.chain(
         *clip(max_norm),
@@ -82,6 +125,9 @@ def optimizer_hparams(cfg: Any) -> dict[str, float]:
         "max_norm": cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else 1.0}
   if cfg.name == "sgd":
     hp["momentum"] = cfg.momentum
+  elif cfg.name == "adamw_split":
+    del hp["max_norm"]
+    hp.update(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, clip_value=cfg.clip_value)
   else:
     hp.update(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
   return {k: float(v) for k, v in hp.items()}

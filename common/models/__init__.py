@@ -3,7 +3,9 @@
 Every model is a `flax.linen` module called as `model.apply(variables, x,
 train=...)` on `[b, h, w, c]` float images and returns a dict with
 "logits" `[b, num_classes]` float32 and "features" `[b, d]`, the input of
-the final Dense (whose submodule name is the class's `HEAD_NAME`). Models
+the final Dense (whose submodule name is the class's `HEAD_NAME`); the
+exception is "autoencoder", whose "logits" are per-pixel reconstruction
+logits `[b, h, w, c]` and "features" its latent code (see its module). Models
 with BatchNorm keep their statistics in the `batch_stats` collection, to be
 made mutable when `train=True`. All take `dtype` (computation) and
 `param_dtype` (storage, float32 by default).
@@ -25,6 +27,7 @@ import flax.linen as nn
 # The submodules stay reachable as `common.models.<file>`: their constructor
 # functions are deliberately not re-exported here, since `wide_resnet` the
 # function would shadow `wide_resnet` the module.
+from common.models import autoencoder as autoencoder_lib
 from common.models import preact_resnet
 from common.models import wide_resnet
 from common.models.mlp import MLP
@@ -45,6 +48,7 @@ __all__ = [
 # Each constructor takes `num_classes` first and the module's other
 # attributes as keyword arguments.
 MODELS: dict[str, Callable[..., nn.Module]] = {
+    "autoencoder": autoencoder_lib.autoencoder,
     "mlp": MLP,
     "small_cnn": SmallCNN,
     "preact_resnet18": preact_resnet.preact_resnet18,

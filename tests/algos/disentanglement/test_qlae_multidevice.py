@@ -1,0 +1,63 @@
+"""QLAE through the shared loop: 1 vs 8 (fake CPU) devices agree.
+
+Each device count runs in its own subprocess
+(`--xla_force_host_platform_device_count`), like
+tests/common/test_multidevice.py; the run includes the disentanglement
+evaluator (`config.evaluator`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from tests.conftest import REPO_ROOT
+
+_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    sys.path.insert(0, {root!r})
+    from common import config as config_lib, loop, logging_utils
+    config = config_lib.load_config("experiments/qlae/config.py")
+    config = config_lib.apply_overrides(config, {{
+        "train.steps": 8, "train.log_every_steps": 1,
+        "train.tensorboard": False, "train.checkpoint_every_steps": 8,
+        "disentanglement.max_eval_examples": 768}})
+    result = loop.train(config, sys.argv[1], show_progress=False)
+    losses = [r["loss"] for r in logging_utils.read_jsonl(
+        sys.argv[1] + "/metrics.jsonl") if r["split"] == "train"]
+    print(json.dumps({{"devices": jax.device_count(), "losses": losses,
+                      "eval": result.final_eval}}))
+""")
+
+
+def _run(devices: int, workdir: str) -> dict:
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                      f" --xla_force_host_platform_device_count={devices}")
+  env["JAX_PLATFORMS"] = "cpu"
+  out = subprocess.run(
+      [sys.executable, "-c", _SCRIPT.format(root=REPO_ROOT), workdir],
+      env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_qlae_one_and_eight_devices_agree(tmp_path):
+  one = _run(1, str(tmp_path / "one"))
+  eight = _run(8, str(tmp_path / "eight"))
+  assert one["devices"] == 1 and eight["devices"] == 8
+  assert len(one["losses"]) == len(eight["losses"]) == 8
+  np.testing.assert_allclose(eight["losses"], one["losses"], rtol=1e-4)
+  for key in ("bce", "mse"):
+    np.testing.assert_allclose(eight["eval"][key], one["eval"][key],
+                               rtol=1e-3)
+  for key in ("infom", "infoe", "infoc"):
+    assert 0.0 <= one["eval"][key] <= 1.0
+    np.testing.assert_allclose(eight["eval"][key], one["eval"][key],
+                               atol=0.02)
