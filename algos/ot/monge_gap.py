@@ -42,36 +42,43 @@ HPARAM_NAMES = ("lambda_monge_gap", "epsilon_fit", "epsilon_gap")
 
 
 def fitting_loss(mapped: jax.Array, target: jax.Array,
-                 epsilon: jax.Array | float) -> jax.Array:
+                 epsilon: jax.Array | float, relative_epsilon: str | None = "mean",
+                 **sinkhorn_kwargs) -> jax.Array:
   """Sinkhorn divergence S_eps(T#mu, nu) with the squared-Euclidean cost.
 
   Args:
     mapped: `[b, d]` T(x) for a source batch.
     target: `[b', d]` target batch.
-    epsilon: entropic regularisation as a fraction of the mean cost
-      (ott's `relative_epsilon="mean"`), traced.
+    epsilon: entropic regularisation, traced; a fraction of the mean cost
+      when `relative_epsilon="mean"` (default), else absolute (None).
+    relative_epsilon: ott's option. Note: ott's gradients treat the epsilon
+      it derives from the mean cost as a constant (tested).
+    **sinkhorn_kwargs: passed to ott's Sinkhorn (e.g. `threshold`).
   """
   value, _ = sinkhorn_divergence.sinkdiv(mapped, target, epsilon=epsilon,
-                                         relative_epsilon="mean")
+                                         relative_epsilon=relative_epsilon,
+                                         solve_kwargs=sinkhorn_kwargs)
   return value
 
 
 def monge_gap(source: jax.Array, mapped: jax.Array,
               epsilon: jax.Array | float,
-              cost_fn: costs.CostFn | None = None) -> jax.Array:
+              cost_fn: costs.CostFn | None = None,
+              relative_epsilon: str | None = "mean",
+              **sinkhorn_kwargs) -> jax.Array:
   """ott-jax's entropic Monge gap of the pairs (x_i, T(x_i)), `[b, d]` each.
 
-  `epsilon` is a fraction of the mean cost (`relative_epsilon="mean"`), so
-  one value suits data of any scale.
+  `epsilon` is a fraction of the mean cost (`relative_epsilon="mean"`, the
+  default, so one value suits data of any scale) or absolute (None).
   """
   return ott_monge_gap.monge_gap_from_samples(
       source, mapped, cost_fn=cost_fn, epsilon=epsilon,
-      relative_epsilon="mean")
+      relative_epsilon=relative_epsilon, **sinkhorn_kwargs)
 
 
 def map_loss(hparams: dict[str, jax.Array], map_fn: MapFn, source: jax.Array,
-             target: jax.Array, cost_fn: costs.CostFn | None = None
-             ) -> tuple[jax.Array, dict[str, jax.Array]]:
+             target: jax.Array, cost_fn: costs.CostFn | None = None,
+             relative_epsilon: str | None = "mean", **sinkhorn_kwargs) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Fitting loss + lambda * Monge gap for one batch.
 
   Args:
@@ -81,6 +88,9 @@ def map_loss(hparams: dict[str, jax.Array], map_fn: MapFn, source: jax.Array,
     target: `[b', d]` samples of nu.
     cost_fn: the Monge gap's cost (default squared Euclidean); the fitting
       loss always uses squared Euclidean, as in the paper.
+    relative_epsilon: "mean" (epsilons are fractions of the mean cost) or
+      None (absolute).
+    **sinkhorn_kwargs: passed to both Sinkhorn solves (e.g. `threshold`).
 
   Returns:
     (loss, metrics) with the fit and gap terms.
@@ -89,8 +99,10 @@ def map_loss(hparams: dict[str, jax.Array], map_fn: MapFn, source: jax.Array,
   if missing:
     raise ValueError(f"hparams lack {missing}; expected {HPARAM_NAMES}")
   mapped = map_fn(source)
-  fit = fitting_loss(mapped, target, hparams["epsilon_fit"])
-  gap = monge_gap(source, mapped, hparams["epsilon_gap"], cost_fn)
+  fit = fitting_loss(mapped, target, hparams["epsilon_fit"],
+                     relative_epsilon, **sinkhorn_kwargs)
+  gap = monge_gap(source, mapped, hparams["epsilon_gap"], cost_fn,
+                  relative_epsilon, **sinkhorn_kwargs)
   loss = fit + hparams["lambda_monge_gap"] * gap
   return loss, {"loss": loss, "fit": fit, "monge_gap": gap}
 

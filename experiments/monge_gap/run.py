@@ -105,15 +105,19 @@ def _hparams(ot: mlc.ConfigDict) -> dict[str, jax.Array]:
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
-                    sample: Callable, batch_size: int):
-  """The jitted step; hparams are traced (a lambda sweep never recompiles)."""
+                    sample: Callable, batch_size: int, cost_fn=None):
+  """The jitted step; hparams are traced (a lambda sweep never recompiles).
+
+  `cost_fn` is the Monge gap's cost (an ott `CostFn`; default squared
+  Euclidean), the knob `notebooks/monge_gap_cost.ipynb` forks.
+  """
   @jax.jit
   def step(state: TrainState, hparams: dict[str, jax.Array]):
     rng = jax.random.fold_in(state.rng, state.step)
     x, y = sample(rng, batch_size)
     def loss_fn(params):
       return monge_gap.map_loss(hparams, lambda z: model.apply(params, z),
-                                x, y)
+                                x, y, cost_fn=cost_fn)
     (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -173,8 +177,8 @@ def fit_icnn_map(config: mlc.ConfigDict, seed: int, sample: Callable):
   solver = neuraldual.W2NeuralDual(
       dim, neural_f=icnn.ICNN(dim, dim_hidden=tuple(ot.icnn_hidden)),
       neural_g=icnn.ICNN(dim, dim_hidden=tuple(ot.icnn_hidden)),
-      optimizer_f=optax.adam(ot.learning_rate, b1=0.5, b2=0.5),
-      optimizer_g=optax.adam(ot.learning_rate, b1=0.5, b2=0.5),
+      optimizer_f=optax.adam(ot.icnn_learning_rate, b1=0.5, b2=0.5),
+      optimizer_g=optax.adam(ot.icnn_learning_rate, b1=0.5, b2=0.5),
       num_train_iters=ot.icnn_steps, valid_freq=max(ot.icnn_steps, 1),
       log_freq=max(ot.icnn_steps, 1), rng=jax.random.fold_in(rng, 3),
       # No per-sample L-BFGS conjugate solves (~5 s/step on 2 CPU cores):
