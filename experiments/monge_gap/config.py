@@ -39,7 +39,8 @@ def get_config(variant: str = "cpu"):
       epsilon_eval=0.01,
       learning_rate=3e-3, batch_size=128, steps=150, log_every=50,
       checkpoint_every=75, num_test=500,
-      icnn_hidden=(64, 64, 64), icnn_steps=300, icnn_learning_rate=1e-4))
+      icnn_hidden=(64, 64, 64), icnn_steps=300, icnn_learning_rate=1e-4,
+      icnn_conjugate="lbfgs"))
   c.study.arms = {f"lambda_{lam:g}".replace(".", "p"): f"ot.lambda_monge_gap={lam}"
                   for lam in LAMBDAS}
   c.study.arms["ICNN_dual"] = "ot.model=icnn"
