@@ -10,6 +10,7 @@ Variants (`--config=experiments/eot_fmaps/config.py:<variant>`):
              blobs (162 vertices, 20 eigenvectors, 32 WKS channels), 200
              training pairs from 12 train shapes, 6 test pairs from 4 test
              shapes, per seed.
+  synthetic_long  the same with 1500 training pairs (about 7x the time).
   faust_r    the official FAUST_r recipe (200 eigenvectors, 128 WKS, 256-d
              features, 30 epochs of the 80 x 80 training pairs, refinement
              15 steps). Needs the preprocessed data under
@@ -26,7 +27,7 @@ Examples:
 
 from common import config as config_lib
 
-VARIANTS = ("synthetic", "faust_r")
+VARIANTS = ("synthetic", "synthetic_long", "faust_r")
 
 
 def get_config(variant: str = "synthetic"):
@@ -65,6 +66,8 @@ def get_config(variant: str = "synthetic"):
   c.study.seeds = (0, 1, 2)
   c.study.metrics = ("geo_error",)
   c.smoke.enabled = variant == "synthetic"
+  if variant == "synthetic_long":
+    c.train.update(steps=1500, log_every_steps=250)
   if variant == "faust_r":
     c.data.name = "FAUST_r"
     c.eot.update(dataset="FAUST_r", num_evecs=200, wks_count=128, width=128,

@@ -44,9 +44,6 @@ def validate(config: mlc.ConfigDict) -> None:
   allowed = ("synthetic",) + tuple(meshes.BENCHMARKS)
   if e.dataset not in allowed:
     raise ValueError(f"eot.dataset={e.dataset!r}; allowed: {allowed}")
-  if e.dataset != "synthetic" and not e.benchmark_root:
-    raise ValueError(f"eot.dataset={e.dataset} needs eot.benchmark_root (a "
-                     f"folder with off/ and corres/)")
   if e.num_train_shapes < 2 or e.num_test_shapes < 2:
     raise ValueError("need >= 2 train and >= 2 test shapes")
   if config.train.steps <= 0:
@@ -79,6 +76,10 @@ def load_shapes(config: mlc.ConfigDict, seed: int):
                                     for f in ("names", "verts", "faces",
                                               "corr")])
   else:
+    if not e.benchmark_root:
+      raise ValueError(f"eot.dataset={e.dataset} needs "
+                       f"--config.eot.benchmark_root=<folder with off/ and "
+                       f"corres/>")
     train = meshes.load_benchmark(e.benchmark_root, e.dataset, "train") if (
         e.dataset != "SHREC19_r") else meshes.load_benchmark(
             e.benchmark_root, e.dataset, "test")

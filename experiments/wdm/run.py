@@ -89,7 +89,18 @@ def sample_views(pool, rng: jax.Array, batch: int, n: int, noise: float):
 
 def train_and_probe(config: mlc.ConfigDict, n: int, workdir: str
                     ) -> dict[str, float]:
-  """Trains one encoder on n-digit views; linear-probes its codes."""
+  """Trains one encoder on n-digit views; linear-probes its codes.
+
+  A run whose `metrics.jsonl` already holds its eval record is finished and
+  is not retrained (an interrupted study resumes with the same command).
+  """
+  done_path = os.path.join(workdir, "metrics.jsonl")
+  if os.path.exists(done_path):
+    evals = [r for r in logging_utils.read_jsonl(done_path)
+             if r["split"] == "eval"]
+    if evals:
+      return {k: v for k, v in evals[-1].items()
+              if k not in ("step", "split")}
   w, seed = config.wdm, config.seed
   train_pool, test_pool = _pools(w.train_pool)
   m = config.method.wdm

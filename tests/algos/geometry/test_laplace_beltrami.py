@@ -77,9 +77,11 @@ def test_geodesics_on_sphere_close_to_great_circle(sphere):
   d = lb.geodesic_distances(verts, faces, normalize_by_area=False,
                             sources=np.array([0]))[0]
   exact = np.arccos(np.clip(verts @ verts[0], -1, 1))
-  # Edge paths overestimate great circles by a few percent at this level.
-  assert np.all(d >= exact - 1e-9)
-  assert np.mean(d - exact) / np.pi < 0.08
+  # Chords are shorter than arcs (slightly below) and edge paths zig-zag
+  # (above): graph geodesics overestimate by ~8% on average at this level.
+  far = exact > 0.3
+  rel = d[far] / exact[far] - 1
+  assert rel.min() > -0.01 and np.mean(rel) < 0.1 and rel.max() < 0.25
 
 
 @pytest.mark.parametrize("ext", [".off", ".obj"])
@@ -97,12 +99,13 @@ def test_generator_correspondence_is_a_permutation_not_identity():
   v0, v1 = coll.verts
   c0, c1 = coll.corr
   assert sorted(c0) == list(range(len(v0))) and not np.all(c0 == c1)
-  # Near-isometric: the same template edges keep similar lengths.
-  f0 = coll.faces[0]
-  e0 = np.linalg.norm(v0[f0[:, 0]] - v0[f0[:, 1]], axis=1)
-  to1 = c1[np.argsort(c0)]           # vertex of shape 0 -> vertex of shape 1
-  e1 = np.linalg.norm(v1[to1[f0[:, 0]]] - v1[to1[f0[:, 1]]], axis=1)
-  assert np.median(np.abs(e1 / e0 - 1)) < 0.25
+  # Near-isometric: geodesic distances between corresponding template points
+  # change little (edge lengths do change: the vertices are re-sampled).
+  t = np.arange(0, len(v0), 7)
+  g0 = lb.geodesic_distances(v0, coll.faces[0], sources=c0[t])[:, c0[t]]
+  g1 = lb.geodesic_distances(v1, coll.faces[1], sources=c1[t])[:, c1[t]]
+  off = g0 > 0.1
+  assert np.median(np.abs(g1[off] / g0[off] - 1)) < 0.15
 
 
 def test_benchmark_loader_errors(tmp_path):
