@@ -1,0 +1,207 @@
+"""Runner of the sparse-OT study: sparsity/cost trade-off and MoE routing.
+
+`regjax run sparse_ot` dispatches here (`config.runner`). Two parts:
+
+1. Trade-off on synthetic clouds (paper Sec. 6, Fig. "cost vs k"): for each
+   seed, two 2-D Gaussian clouds (n = m), squared-Euclidean cost normalised
+   by its max, gamma fixed; `algos.ot.sparse_ot.solve` (semi-dual) for every
+   k in `tradeoff.ks`, vmapped over seeds. We record the largest number of
+   non-zeros in a column (must be <= k), the transport cost <P, C>, and the
+   exact OT (POT `emd2`) and quadratic-OT (k = n) costs it should lie
+   between.
+2. The motivating use: a small MoE on the embedded digits with top-k
+   (token-choice, capacity-truncated) vs sparsity-constrained OT routing
+   (`experiments/sparse_ot/moe.py`): test accuracy and load balance.
+
+The MoE is a model with its own router, not a loss on the shared
+classifier, and the shared model zoo (common/models) has no MoE; hence a
+runner rather than `common.study`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import ml_collections as mlc
+import numpy as np
+import ot as pot  # POT, only for the exact-OT reference line
+
+from algos.ot import sparse_ot
+from common import study as study_lib
+from experiments.sparse_ot import moe as moe_lib
+
+
+def _clouds(seed: int, n: int) -> np.ndarray:
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(n, 2))
+  y = rng.normal(size=(n, 2)) * 0.7 + np.array([1.0, 0.5])
+  cost = pot.dist(x, y)
+  return cost / cost.max()
+
+
+def run_tradeoff(cfg: mlc.ConfigDict, seeds: Sequence[int]) -> dict:
+  """Cost and cardinality vs k, per seed; exact-OT and quadratic-OT lines."""
+  n = cfg.n
+  costs = jnp.asarray(np.stack([_clouds(s, n) for s in seeds]), jnp.float32)
+  gamma = jnp.float32(cfg.gamma)
+  rows = {}
+  for k in list(cfg.ks) + [n]:
+    solve = jax.jit(jax.vmap(lambda c, k=k: sparse_ot.solve_cost_matrix(
+        c, k, gamma, max_iter=cfg.max_iter)))
+    out = solve(costs)
+    plan = np.asarray(out.plan)
+    rows[k] = {
+        "transport_cost": np.asarray(out.transport_cost).tolist(),
+        "max_nnz_per_column": np.count_nonzero(plan > 0, axis=1).max(
+            -1).tolist(),
+        "row_marginal_l1": np.abs(plan.sum(2) - 1.0 / n).sum(-1).tolist(),
+        "grad_norm": np.asarray(out.grad_norm).tolist(),
+    }
+  uniform = np.full(n, 1.0 / n)
+  emd = [float(pot.emd2(uniform, uniform, np.asarray(c, np.float64)))
+         for c in costs]
+  return {"rows": {str(k): v for k, v in rows.items()}, "emd": emd,
+          "quadratic": rows[n]["transport_cost"], "n": n,
+          "gamma": cfg.gamma}
+
+
+def _plot_tradeoff(result: dict, path: str) -> None:
+  ks = [int(k) for k in result["rows"]]
+  cost = np.array([result["rows"][str(k)]["transport_cost"] for k in ks])
+  nnz = np.array([result["rows"][str(k)]["max_nnz_per_column"] for k in ks])
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+  ax = axes[0]
+  ax.errorbar(ks, cost.mean(1), yerr=cost.std(1), marker="o",
+              label="sparsity-constrained OT")
+  ax.axhline(np.mean(result["emd"]), color="k", ls="--", label="exact OT")
+  ax.axhline(np.mean(result["quadratic"]), color="r", ls=":",
+             label="quadratic OT (k = n)")
+  ax.set_xscale("log")
+  ax.set_xlabel("k (max non-zeros per column)")
+  ax.set_ylabel("<P, C>")
+  ax.legend(fontsize=8)
+  ax = axes[1]
+  ax.plot(ks, nnz.max(1), marker="o", label="max over seeds")
+  ax.plot(ks, ks, "k--", label="k")
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel("k")
+  ax.set_ylabel("max non-zeros in a column")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def validate(config: mlc.ConfigDict) -> None:
+  t = config.tradeoff
+  if any(k < 1 or k > t.n for k in t.ks):
+    raise ValueError(f"tradeoff.ks={t.ks} must lie in [1, n={t.n}]")
+  if t.gamma <= 0 or config.moe.gamma <= 0:
+    raise ValueError("tradeoff.gamma and moe.gamma must be > 0")
+  for arm in config.moe.routers:
+    if arm not in ("topk", "sparse_ot"):
+      raise ValueError(f"moe.routers has {arm!r}; allowed: 'topk', "
+                       f"'sparse_ot'")
+
+
+def _fmt(values: list[float]) -> str:
+  mean, std = study_lib._mean_std(values)  # pylint: disable=protected-access
+  return f"{mean:.3f}" + (f" +- {std:.3f}" if std is not None else "")
+
+
+def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
+              arms: Sequence[str] = (), command: str = ""):
+  """Both parts over `seeds`; tables, JSON and the trade-off plot."""
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  start = time.time()
+  tradeoff = run_tradeoff(config.tradeoff, seeds)
+  tradeoff_seconds = time.time() - start
+  plot = os.path.join(workdir, "tradeoff.png")
+  _plot_tradeoff(tradeoff, plot)
+  routers = [r for r in config.moe.routers if not arms or r in arms]
+  data = moe_lib.load_digits()
+  moe_runs = {}
+  for router in routers:
+    moe_runs[router] = []
+    for seed in seeds:
+      print(f"[sparse_ot] MoE {router} seed {seed}", flush=True)
+      moe_runs[router].append(moe_lib.train_and_eval(router, seed,
+                                                     config.moe, data))
+  t = config.tradeoff
+  lines = [
+      f"Trade-off: {t.n} x {t.n} 2-D clouds, gamma = {t.gamma}, semi-dual, "
+      f"mean +- std over seeds {list(seeds)} ({tradeoff_seconds:.0f} s).", "",
+      "| k | max nnz / column (max over seeds) | <P, C> | row-marginal L1 "
+      "error |", "|---|---|---|---|"]
+  for k, row in tradeoff["rows"].items():
+    lines.append(f"| {k}{' (= n)' if int(k) == t.n else ''} | "
+                 f"{max(row['max_nnz_per_column'])} | "
+                 f"{_fmt(row['transport_cost'])} | "
+                 f"{_fmt(row['row_marginal_l1'])} |")
+  lines.append(f"| exact OT (POT emd2) | - | {_fmt(tradeoff['emd'])} | 0 |")
+  m = config.moe
+  lines += ["", f"MoE on digits: {m.num_experts} experts, 4 patch tokens per "
+            f"image, batch {m.batch_size} ({4 * m.batch_size} tokens), "
+            f"capacity factor {m.capacity_factor}, {m.steps} Adam steps; "
+            f"test set routed in batches of {m.batch_size}; mean +- std over "
+            f"seeds {list(seeds)}.", "",
+            "| router | test accuracy (%) | tokens dropped (%) | load CV "
+            "| max tokens / expert (capacity) | train s |",
+            "|---|---|---|---|---|---|"]
+  summary = {"tradeoff": tradeoff, "moe": {}}
+  for router, runs in moe_runs.items():
+    col = lambda key: [r[key] for r in runs]  # pylint: disable=cell-var-from-loop
+    summary["moe"][router] = {
+        key: dict(zip(("mean", "std"), study_lib._mean_std(col(key))))  # pylint: disable=protected-access
+        for key in runs[0]}
+    lines.append(f"| {router} | {_fmt(col('accuracy'))} | "
+                 f"{_fmt(col('dropped'))} | {_fmt(col('load_cv'))} | "
+                 f"{max(col('max_tokens_per_expert')):g} "
+                 f"({runs[0]['capacity']:g}) | "
+                 f"{_fmt(col('train_seconds'))} |")
+  table = "\n".join(lines)
+  command = command or " ".join(shlex.quote(a) for a in sys.argv)
+  paths = {"markdown": os.path.join(workdir, "results.md"),
+           "json": os.path.join(workdir, "results.json"), "plot": plot}
+  with open(paths["markdown"], "w") as f:
+    f.write(f"Command: `{command}`\n\n{table}\n")
+  with open(paths["json"], "w") as f:
+    json.dump({"command": command, "seeds": list(seeds), "summary": summary,
+               "moe_runs": moe_runs,
+               "config": json.loads(config.to_json())}, f, indent=2)
+  return study_lib.StudyResult(table_markdown=table, summary=summary,
+                               paths=paths)
+
+
+def smoke(config: mlc.ConfigDict, workdir: str) -> None:
+  """Tiny trade-off and a few MoE steps of each router."""
+  validate(config)
+  small = mlc.ConfigDict(dict(n=6, ks=(1, 2), gamma=config.tradeoff.gamma,
+                              max_iter=50))
+  result = run_tradeoff(small, [0])
+  for k in ("1", "2"):
+    if max(result["rows"][k]["max_nnz_per_column"]) > int(k):
+      raise AssertionError(f"smoke: more than k={k} non-zeros per column")
+  m = config.moe.copy_and_resolve_references()
+  m.unlock()
+  m.update(steps=2, batch_size=16)
+  data = moe_lib.load_digits()
+  data = {"train": tuple(a[:64] for a in data["train"]),
+          "test": tuple(a[:32] for a in data["test"])}
+  for router in config.moe.routers:
+    out = moe_lib.train_and_eval(router, 0, m, data)
+    if not np.isfinite(out["accuracy"]):
+      raise AssertionError(f"smoke: MoE {router} gave {out}")
+  os.makedirs(workdir, exist_ok=True)
