@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,8 +91,9 @@ def test_adversary_temperature_comes_from_each_sample_observation():
                          temps[:, None]], 1)
   batch = asac.Buffer(obs, jnp.zeros((6, 1)), jnp.ones(6), obs, jnp.zeros(6))
   key = jax.random.PRNGKey(1)
-  step = jax.jit(lambda ag, b, h, f: asac.sac_update(spec, ag, b, key, h, f,
-                                                      1))
+  # Temperatures, flags and learning rates are traced: one trace for all.
+  step = jax.jit(chex.assert_max_traces(
+      lambda ag, b, h, f: asac.sac_update(spec, ag, b, key, h, f, 1), n=1))
 
   def update(from_obs, log_alpha):
     ag = agent._replace(log_alpha=jnp.float32(log_alpha))

@@ -126,3 +126,15 @@ def test_unknown_names_fail_clearly():
     base.make("cartpole3d")
   with pytest.raises(ValueError, match="allowed"):
     base.as_params({"mas": 1.0}, {"mass": 1.0})
+
+
+def test_brax_envs_are_optional_with_a_clear_error():
+  try:
+    import brax  # pylint: disable=g-import-not-at-top,unused-import
+    pytest.skip("brax is installed here")
+  except ImportError:
+    pass
+  with pytest.raises(ImportError, match="pip install"):
+    base.make("brax_hopper")
+  with pytest.raises(ValueError, match="allowed"):
+    base.make("brax_humanoid_xl")
