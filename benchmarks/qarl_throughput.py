@@ -51,21 +51,44 @@ def ours(args, n_seeds: int):
   return go, steps
 
 
+class _DoneStep:
+  """gymnax's step returns (obs, state, r, terminated, truncated, info);
+  rejax 0.1.3 unpacks the older (obs, state, r, done, info)."""
+
+  def __init__(self, env):
+    self._env = env
+
+  def __getattr__(self, name):
+    if name == "_env":   # during copy.deepcopy, before __init__ ran
+      raise AttributeError(name)
+    return getattr(self._env, name)
+
+  def step(self, key, state, action, params=None):
+    out = self._env.step(key, state, action, params)
+    if len(out) == 5:
+      return out
+    obs, state, r, terminated, truncated, info = out
+    return obs, state, r, jnp.logical_or(terminated, truncated), info
+
+
 def rejax_sac(args, n_seeds: int, steps_per_call: int):
   try:
+    import gymnax  # pylint: disable=g-import-not-at-top
     import rejax  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise SystemExit("the rejax comparison needs `pip install rejax` "
                      "(an optional benchmark dependency)") from e
+  env, env_params = gymnax.make("Pendulum-v1")
   # Same number of env steps per timed call as ours (per seed).
   total = steps_per_call // n_seeds
   algo = rejax.SAC.create(
-      env="Pendulum-v1", num_envs=args.n_envs, num_epochs=args.updates,
+      env=_DoneStep(env), env_params=env_params, num_envs=args.n_envs, num_epochs=args.updates,
       batch_size=args.batch, buffer_size=args.buffer, fill_buffer=args.fill,
       total_timesteps=total, eval_freq=total, skip_initial_evaluation=True,
       learning_rate=1e-3, polyak=0.995,
-      eval_callback=lambda algo, ts, rng: jnp.zeros(()),   # time training
-      agent_kwargs={"hidden_layer_sizes": (args.hidden, args.hidden)})
+      hidden_layer_sizes=(args.hidden, args.hidden))
+  # Time training only: rejax evaluates 128 episodes per call by default.
+  algo = algo.replace(eval_callback=lambda algo, ts, rng: jnp.zeros(()))
   # Every call continues from the previous state, so the buffer is past
   # its warm-up for the timed calls, as ours.
   train = jax.jit(jax.vmap(lambda ts: algo.train(train_state=ts)))

@@ -87,8 +87,11 @@ def validate(config: mlc.ConfigDict) -> None:
   if rl.buffer_size % rl.n_envs:
     raise ValueError(f"rl.buffer_size={rl.buffer_size} must be a multiple of "
                      f"rl.n_envs={rl.n_envs}")
-  if config.qarl.n_samples > 2 * rl.n_envs * rl.chunk_iterations * 8:
-    raise ValueError("qarl.n_samples exceeds the pair buffer; lower it")
+  # Pairs arrive 2 * n_envs per iteration; the buffer empties at n_samples.
+  if config.qarl.n_samples - 1 + 2 * rl.n_envs > _pair_capacity(config):
+    raise ValueError(f"qarl.n_samples={config.qarl.n_samples} does not fit "
+                     f"the pair buffer ({_pair_capacity(config)}); allowed: "
+                     f"<= {_pair_capacity(config) + 1 - 2 * rl.n_envs}")
 
 
 def _split(over: str) -> list[str]:
