@@ -95,7 +95,11 @@ PAPERS: tuple[Paper, ...] = (
                "WPC -5.4 points; WPC ahead at n=4"),
     Paper("qarl",
           "Robust Adversarial Reinforcement Learning via Bounded Rationality Curricula",
-          "robust RL"),
+          "robust RL",
+          algos_module="algos/rl/qarl.py",
+          status="implemented",
+          note="CPU study measured (5 seeds, pendulum + point mass): claim not "
+               "reproduced; converged runs equal across arms, SAC best mean"),
     Paper("qlae",
           "Disentanglement via Latent Quantization",
           "disentanglement",
