@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from common.data import digits
+from common.data import digits_corrupted
 from common.data import image_ops
 
 try:
@@ -30,6 +31,7 @@ except ImportError:  # Not POSIX: builds are then not guarded against races.
 # prepared into data_dir on first use, so they need no separate `tfds build`.
 IN_REPO_BUILDERS: dict[str, type[tfds.core.DatasetBuilder]] = {
     "digits": digits.Builder,
+    "digits_corrupted": digits_corrupted.Builder,
 }
 
 # Splits whose decoded images fit under this many bytes are read into memory
