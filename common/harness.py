@@ -88,10 +88,11 @@ def setup(config: mlc.ConfigDict,
   from common.data import sources  # pylint: disable=g-import-not-at-top
   data_dir = config.data.data_dir or None
   size = config.data.image_size or None
+  classes = tuple(config.data.classes)
   train_source = sources.open_split(config.data.name, config.data.train_split,
-                                    data_dir, image_size=size)
+                                    data_dir, image_size=size, classes=classes)
   eval_source = sources.open_split(config.data.name, config.data.eval_split,
-                                   data_dir, image_size=size)
+                                   data_dir, image_size=size, classes=classes)
   run = run_info(config, len(train_source), train_source.num_classes)
   return build(config, run, tuple(train_source.image_shape), train_source,
                eval_source, method=method)

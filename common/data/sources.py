@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 from common.data import digits
 from common.data import digits_corrupted
 from common.data import image_ops
+from common.data import subsets
 
 try:
   import fcntl  # pylint: disable=g-import-not-at-top
@@ -179,7 +180,8 @@ def open_split(
     materialize_max_bytes: int = DEFAULT_MATERIALIZE_MAX_BYTES,
     image_key: str | None = None,
     label_key: str | None = None,
-) -> ArraySource:
+    classes: Sequence[int] = (),
+) -> ArraySource | subsets.ClassSubset:
   """Opens one split of a prepared (or in-repo) TFDS dataset.
 
   Args:
@@ -196,13 +198,17 @@ def open_split(
       key, else `image`.
     label_key: Feature holding the label; defaults to the second supervised
       key, else `label`.
+    classes: Label ids to keep (`config.data.classes`), relabelled
+      `0..len(classes)-1` in the given order; empty keeps every class.
 
   Returns:
-    An `ArraySource` over the split.
+    An `ArraySource` over the split, or a `subsets.ClassSubset` of it when
+    `classes` is given (same interface, `num_classes == len(classes)`).
 
   Raises:
     DatasetNotFoundError: the dataset is not prepared as ArrayRecord files.
-    ValueError: `split` names a split the dataset does not have.
+    ValueError: `split` names a split the dataset does not have, or
+      `classes` has ids outside the dataset's classes.
   """
   data_dir = os.fspath(data_dir or default_data_dir())
   if _base_name(name) in IN_REPO_BUILDERS:
@@ -231,7 +237,7 @@ def open_split(
         f"--dataset_version_dir={os.fspath(builder.data_dir)} "
         "--out_file_format=array_record`."
     ) from e
-  return ArraySource(
+  source = ArraySource(
       data_source,
       builder.info,
       name=name,
@@ -241,6 +247,7 @@ def open_split(
       image_key=image_key,
       label_key=label_key,
   )
+  return subsets.select_classes(source, classes)
 
 
 class ArraySource:
