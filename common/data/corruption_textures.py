@@ -1,4 +1,4 @@
-"""Kernels and textures behind the CIFAR-10-C corruptions (numpy/scipy).
+"""Kernels, warps and textures behind the CIFAR-10-C corruptions (numpy).
 
 Written from the definitions used by `ImageNet-C/create_c/make_cifar_c.py`
 (github.com/hendrycks/robustness, arXiv:1903.12261) and from ImageMagick's
@@ -160,3 +160,55 @@ def frost_texture(rng: np.random.Generator, size: int = 96) -> np.ndarray:
   value = np.clip(0.25 + 0.3 * haze + 0.6 * crystals**0.7 - 0.15, 0, 1)
   tint = np.array([0.85, 0.93, 1.0])
   return value[..., None] * tint * 255
+
+
+def zoom_matrix(h: int, zoom_factor: float) -> np.ndarray:
+  """The linear map of `clipped_zoom` along one axis, as an `[h, h]` matrix.
+
+  The reference crops the central `ch = ceil(h / zoom_factor)` pixels,
+  zooms them with `scipy.ndimage.zoom(order=1)` to `round(ch * zoom_factor)`
+  samples (grid_mode=False: output `j` reads input coordinate
+  `j * (ch - 1) / (size - 1)`, linearly interpolated) and keeps the central
+  `h`. Bilinear zoom is separable, so the 2-D zoom is `A @ image @ A.T`.
+  """
+  ch = int(np.ceil(h / zoom_factor))
+  top = (h - ch) // 2
+  size = round(ch * zoom_factor)
+  trim = (size - h) // 2
+  coord = np.arange(size) * ((ch - 1) / (size - 1)) if size > 1 else np.zeros(1)
+  lo = np.clip(np.floor(coord).astype(int), 0, ch - 1)
+  hi = np.minimum(lo + 1, ch - 1)
+  frac = coord - lo
+  full = np.zeros((size, h))
+  np.add.at(full, (np.arange(size), top + lo), 1 - frac)
+  np.add.at(full, (np.arange(size), top + hi), frac)
+  return full[trim:trim + h]
+
+
+def clipped_zoom(x: np.ndarray, zoom_factor: float) -> np.ndarray:
+  """Zooms the centre of `[n, h, h, c]` images by `zoom_factor` >= 1."""
+  a = zoom_matrix(x.shape[1], zoom_factor).astype(x.dtype)
+  planes = np.moveaxis(x, -1, 1)  # [n, c, h, w]
+  return np.moveaxis(a @ planes @ a.T, 1, -1)
+
+
+def affine_source_coords(pts_from: np.ndarray, pts_to: np.ndarray, h: int,
+                         w: int) -> tuple[np.ndarray, np.ndarray]:
+  """Where OpenCV's `warpAffine(x, getAffineTransform(from, to))` reads.
+
+  Args:
+    pts_from: [3, 2] (x, y) points.
+    pts_to: [3, 2] points that `pts_from` are moved to.
+    h, w: image size.
+
+  Returns:
+    (rows, cols), each [h, w]: output pixel (i, j) reads the input at the
+    inverse transform of (x=j, y=i), as warpAffine does.
+  """
+  a = np.concatenate([pts_from, np.ones((3, 1))], axis=1)  # [3, 3]
+  m = np.linalg.solve(a, pts_to).T  # [2, 3], maps from -> to
+  inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
+  rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
+  src_x = inv[0, 0] * cols + inv[0, 1] * rows + inv[0, 2]
+  src_y = inv[1, 0] * cols + inv[1, 1] * rows + inv[1, 2]
+  return src_y, src_x

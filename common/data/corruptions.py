@@ -143,36 +143,6 @@ def motion_blur(x: np.ndarray, severity: int,
   return np.clip(np.round(out), 0, 255)  # ImageMagick returns 8-bit pixels
 
 
-def zoom_matrix(h: int, zoom_factor: float) -> np.ndarray:
-  """The linear map of `clipped_zoom` along one axis, as an `[h, h]` matrix.
-
-  The reference crops the central `ch = ceil(h / zoom_factor)` pixels,
-  zooms them with `scipy.ndimage.zoom(order=1)` to `round(ch * zoom_factor)`
-  samples (grid_mode=False: output `j` reads input coordinate
-  `j * (ch - 1) / (size - 1)`, linearly interpolated) and keeps the central
-  `h`. Bilinear zoom is separable, so the 2-D zoom is `A @ image @ A.T`.
-  """
-  ch = int(np.ceil(h / zoom_factor))
-  top = (h - ch) // 2
-  size = round(ch * zoom_factor)
-  trim = (size - h) // 2
-  coord = np.arange(size) * ((ch - 1) / (size - 1)) if size > 1 else np.zeros(1)
-  lo = np.clip(np.floor(coord).astype(int), 0, ch - 1)
-  hi = np.minimum(lo + 1, ch - 1)
-  frac = coord - lo
-  full = np.zeros((size, h))
-  np.add.at(full, (np.arange(size), top + lo), 1 - frac)
-  np.add.at(full, (np.arange(size), top + hi), frac)
-  return full[trim:trim + h]
-
-
-def clipped_zoom(x: np.ndarray, zoom_factor: float) -> np.ndarray:
-  """Zooms the centre of `[n, h, h, c]` images by `zoom_factor` >= 1."""
-  a = zoom_matrix(x.shape[1], zoom_factor).astype(x.dtype)
-  planes = np.moveaxis(x, -1, 1)  # [n, c, h, w]
-  return np.moveaxis(a @ planes @ a.T, 1, -1)
-
-
 def zoom_blur(x: np.ndarray, severity: int,
               rng: np.random.Generator) -> np.ndarray:
   """Average of the image and its centre zooms by 1, 1.01, ... (steps 0.01)."""
@@ -182,7 +152,7 @@ def zoom_blur(x: np.ndarray, severity: int,
   x = (x / 255.0).astype(np.float32)
   out = np.zeros_like(x)
   for factor in factors:
-    out += clipped_zoom(x, factor)
+    out += textures.clipped_zoom(x, factor)
   return np.clip((x + out) / (len(factors) + 1), 0, 1) * 255
 
 
@@ -198,7 +168,7 @@ def snow(x: np.ndarray, severity: int,
   n, h, w, _ = x.shape
   x = x.astype(np.float32) / 255.0
   layer = rng.normal(loc=loc, scale=scale, size=(n, h, w, 1))
-  layer = clipped_zoom(layer, zoom)
+  layer = textures.clipped_zoom(layer, zoom)
   layer[layer < threshold] = 0
   layer = (np.clip(layer, 0, 1) * 255).astype(np.uint8)  # an 8-bit image
   angles = rng.uniform(-135, -45, size=n)
@@ -268,30 +238,6 @@ def contrast(x: np.ndarray, severity: int,
   return np.clip((x - means) * c + means, 0, 1) * 255
 
 
-def _affine_source_coords(pts_dst: np.ndarray, pts_src: np.ndarray, h: int,
-                          w: int) -> tuple[np.ndarray, np.ndarray]:
-  """Rows/cols to sample for OpenCV's `warpAffine(getAffineTransform(...))`.
-
-  Args:
-    pts_dst: [3, 2] (x, y) points the transform maps *from* (OpenCV's src).
-    pts_src: [3, 2] points they map *to*.
-    h, w: image size.
-
-  Returns:
-    (rows, cols), each [h, w]: where output pixel (i, j) reads the input,
-    i.e. the inverse transform applied to (x=j, y=i).
-  """
-  # M maps pts_dst -> pts_src; warpAffine reads input at M^-1(output).
-  a = np.concatenate([pts_dst, np.ones((3, 1))], axis=1)  # [3, 3]
-  m = np.linalg.solve(a, pts_src).T  # [2, 3]
-  full = np.vstack([m, [0, 0, 1]])
-  inv = np.linalg.inv(full)
-  rows, cols = np.mgrid[0:h, 0:w].astype(np.float64)
-  src_x = inv[0, 0] * cols + inv[0, 1] * rows + inv[0, 2]
-  src_y = inv[1, 0] * cols + inv[1, 1] * rows + inv[1, 2]
-  return src_y, src_x
-
-
 def elastic(x: np.ndarray, severity: int,
             rng: np.random.Generator) -> np.ndarray:
   """A random affine warp, then a smooth random displacement field."""
@@ -316,7 +262,7 @@ def elastic(x: np.ndarray, severity: int,
   # 2-D interpolation per image and channel: scipy's cost grows as 2^ndim
   # taps per sample, so this is far cheaper than one call on [n, h, w, c].
   for i in range(n):
-    src_rows, src_cols = _affine_source_coords(
+    src_rows, src_cols = textures.affine_source_coords(
         pts.astype(np.float64), moved[i].astype(np.float64), h, w)
     for k in range(c):
       # Affine warp: bilinear, reflect-101 borders (OpenCV's defaults).

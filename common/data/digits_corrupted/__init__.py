@@ -4,11 +4,14 @@
 Importing this package registers the builder with TFDS.
 """
 
-from common.data.digits_corrupted.digits_corrupted_dataset_builder import Builder
-from common.data.digits_corrupted.digits_corrupted_dataset_builder import CONFIG_NAMES
-from common.data.digits_corrupted.digits_corrupted_dataset_builder import clean_images
-from common.data.digits_corrupted.digits_corrupted_dataset_builder import config_seed
-from common.data.digits_corrupted.digits_corrupted_dataset_builder import upsample
+from common.data.digits_corrupted import digits_corrupted_dataset_builder as _b
+
+Builder = _b.Builder
+CONFIG_NAMES = _b.CONFIG_NAMES
+clean_images = _b.clean_images
+config_seed = _b.config_seed
+parse_config_name = _b.parse_config_name
+upsample = _b.upsample
 
 __all__ = ["Builder", "CONFIG_NAMES", "clean_images", "config_seed",
-           "upsample"]
+           "parse_config_name", "upsample"]

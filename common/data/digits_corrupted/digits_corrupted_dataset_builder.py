@@ -1,4 +1,4 @@
-"""TFDS builder `digits_corrupted`: a CIFAR-10-C stand-in that builds in seconds.
+"""TFDS builder `digits_corrupted`: a CIFAR-10-C stand-in built in seconds.
 
 scikit-learn's 8x8 digits (the `digits` dataset's split: 1,437 train / 360
 test) are upsampled bilinearly to 32x32, replicated to 3 channels, and
@@ -93,7 +93,8 @@ def upsample(images: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
     lo = np.floor(coord).astype(int)
     hi = np.minimum(lo + 1, n_in - 1)
     frac = (coord - lo).reshape([-1 if a == axis else 1 for a in range(3)])
-    x = np.take(x, lo, axis=axis) * (1 - frac) + np.take(x, hi, axis=axis) * frac
+    x = (np.take(x, lo, axis=axis) * (1 - frac)
+         + np.take(x, hi, axis=axis) * frac)
   grey = np.clip(np.round(x), 0, 255).astype(np.uint8)
   return np.repeat(grey[..., None], 3, axis=-1)
 

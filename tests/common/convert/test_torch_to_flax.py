@@ -31,7 +31,8 @@ class TorchWRNBlock(tnn.Module):
     self.bn2 = tnn.BatchNorm2d(out_planes)
     self.conv2 = tnn.Conv2d(out_planes, out_planes, 3, 1, 1, bias=False)
     self.equal = in_planes == out_planes
-    self.convShortcut = None if self.equal else tnn.Conv2d(  # pylint: disable=invalid-name
+    # pylint: disable-next=invalid-name
+    self.convShortcut = None if self.equal else tnn.Conv2d(
         in_planes, out_planes, 1, stride, 0, bias=False)
 
   def forward(self, x):
@@ -271,7 +272,8 @@ def test_ignored_prefixes_and_cli_errors(tmp_path, capsys):
   model = _flax_model("wrn_10_2", 7)
   with pytest.raises(torch_to_flax.ConversionError, match="sub_block1"):
     torch_to_flax.convert_state_dict(state, model)
-  torch_to_flax.convert_state_dict(state, model, ignore_prefixes=("sub_block1.",))
+  torch_to_flax.convert_state_dict(state, model,
+                                   ignore_prefixes=("sub_block1.",))
   with pytest.raises(SystemExit):
     torch_to_flax.main(["--arch=nope", "--input=x", "--output=y"])
   assert "unknown --arch 'nope'" in capsys.readouterr().err
@@ -299,9 +301,11 @@ def test_resnet50_names_cover_torchvision_layout():
     flat = jax.tree_util.tree_flatten_with_path(abstract[collection])[0]
     for path, leaf in flat:
       names = tuple(p.key for p in path)
-      keys.add(torch_to_flax._torch_key(collection, names, leaf.ndim))  # pylint: disable=protected-access
+      # pylint: disable-next=protected-access
+      keys.add(torch_to_flax._torch_key(collection, names, leaf.ndim))
   # A few keys of torchvision's resnet50().state_dict().
-  for key in ("conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight",
+  for key in ("conv1.weight", "bn1.running_mean",
+              "layer1.0.downsample.0.weight",
               "layer1.0.downsample.1.running_var", "layer4.2.conv3.weight",
               "layer3.5.bn2.bias", "fc.weight", "fc.bias"):
     assert key in keys, key

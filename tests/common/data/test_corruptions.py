@@ -62,7 +62,8 @@ def test_deterministic_given_seed(clean, name):
 
 
 def test_names_match_tfds_cifar10_corrupted():
-  from tensorflow_datasets.image_classification import cifar10_corrupted  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from tensorflow_datasets.image_classification import cifar10_corrupted
   assert tuple(cifar10_corrupted.BENCHMARK_CORRUPTIONS) == NAMES
   assert set(corruptions.CORRUPTIONS) == set(NAMES)
   tfds_configs = {c.name for c in
@@ -104,7 +105,7 @@ def test_clipped_zoom_matches_scipy_zoom(factor):
   ref = ndimage.zoom(x[:, top:top + ch, top:top + ch], (1, factor, factor, 1),
                      order=1)
   trim = (ref.shape[1] - 32) // 2
-  np.testing.assert_allclose(corruptions.clipped_zoom(x, factor),
+  np.testing.assert_allclose(textures.clipped_zoom(x, factor),
                              ref[:, trim:trim + 32, trim:trim + 32],
                              atol=1e-12)
 
@@ -147,7 +148,8 @@ def test_frost_texture_statistics():
   assert 0 <= tex.min() and tex.max() <= 255
   assert 0.35 < tex.mean() / 255 < 0.6
   # Bluish: blue >= green >= red everywhere.
-  assert np.all(tex[..., 2] >= tex[..., 1]) and np.all(tex[..., 1] >= tex[..., 0])
+  assert np.all(tex[..., 2] >= tex[..., 1])
+  assert np.all(tex[..., 1] >= tex[..., 0])
 
 
 def test_brightness_keeps_hue_and_saturation():
