@@ -5,10 +5,11 @@
   under `<source_dir>/seed_<k>`, reused by every arm, protocol and rerun) or
   read from a converted PyTorch file (`config.adapt.source_checkpoint`,
   `common.convert.torch_to_flax.load_converted`).
-* `corruption_stream`: one corruption's test images as `[T, b, h, w, c]`
-  uint8 batches in a per-seed random order (the remainder that does not
-  fill a batch is dropped: batch statistics need full batches), with labels
-  mapped to the source model's classes (-1 for open-set unknowns).
+* `Stream`: a split (one corruption's test images, or clean data) as
+  `[T, b, h, w, c]` uint8 device batches in a per-seed random order (the
+  remainder that does not fill a batch is dropped: batch statistics need
+  full batches), with labels mapped to the source model's classes (-1 for
+  open-set unknowns), cached on device or read chunk by chunk.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def source_model(config: mlc.ConfigDict, source_dir: str, seed: int,
   """
   if config.adapt.source_checkpoint:
     return _converted_source(config)
+  if not config.adapt.train_source:
+    raise ValueError(
+        "this config adapts converted PyTorch weights: set "
+        "--config.adapt.source_checkpoint=<dir written by "
+        "common.convert.torch_to_flax> (see "
+        "third_party_configs/tta_weights/README.md)")
   cfg = source_config(config, seed)
   workdir = os.path.join(source_dir, f"seed_{seed}")
   result = loop.train(cfg, workdir, show_progress=show_progress,
@@ -96,23 +103,29 @@ def source_model(config: mlc.ConfigDict, source_dir: str, seed: int,
 
 
 def _converted_source(config: mlc.ConfigDict) -> SourceModel:
-  """A source model from a converted PyTorch state dict."""
+  """A source model from converted PyTorch weights (see
+  third_party_configs/tta_weights/README.md): architecture and classes come
+  from the conversion's `meta.json`."""
   from common import models  # pylint: disable=g-import-not-at-top
   from common.convert import torch_to_flax  # pylint: disable=g-import-not-at-top
   path = config.adapt.source_checkpoint
   if not os.path.exists(path):
     raise FileNotFoundError(
-        f"config.adapt.source_checkpoint={path!r} does not exist; convert "
-        f"the PyTorch weights with common.convert.torch_to_flax first")
+        f"config.adapt.source_checkpoint={path!r} does not exist; download "
+        f"and convert the PyTorch weights first (python -m "
+        f"common.convert.torch_to_flax, see third_party_configs/tta_weights)")
   variables = dict(torch_to_flax.load_converted(path))
+  meta = torch_to_flax.load_metadata(path)
   params = variables.pop("params")
-  num_classes = int(config.adapt.num_classes)
-  model = models.get_model(config.model.name, num_classes,
+  num_classes = int(meta["num_classes"])
+  model = models.get_model(meta["arch"], num_classes,
                            dtype=config.model.dtype,
-                           **config.model.kwargs.to_dict())
-  size = config.data.image_size or 32
+                           **dict(meta.get("model_kwargs", {})))
+  size = config.data.image_size or 0
+  source = _open(config, config.adapt.clean_name, config.adapt.clean_split)
+  shape = tuple(source.image_shape) if source.image_shape else (size, size, 3)
   return SourceModel(model=model, params=params, model_state=variables,
-                     num_classes=num_classes, image_shape=(size, size, 3),
+                     num_classes=num_classes, image_shape=shape,
                      clean_eval={})
 
 
@@ -135,51 +148,63 @@ def map_labels(labels: np.ndarray, classes: tuple[int, ...]) -> np.ndarray:
   return table[labels]
 
 
-def batches(images: np.ndarray, labels: np.ndarray, batch_size: int,
-            rng: np.random.Generator | None
-            ) -> tuple[np.ndarray, np.ndarray]:
-  """`[n, ...]` -> `[T, b, ...]` (shuffled if `rng`; remainder dropped)."""
-  order = rng.permutation(len(labels)) if rng is not None else np.arange(
-      len(labels))
-  t = len(labels) // batch_size
-  if t == 0:
-    raise ValueError(f"adapt.batch_size={batch_size} is larger than the "
-                     f"{len(labels)} images of the stream")
-  order = order[:t * batch_size]
-  return (images[order].reshape(t, batch_size, *images.shape[1:]),
-          labels[order].reshape(t, batch_size))
+class Stream:
+  """A split as `[T, b, ...]` device chunks of at most `chunk_batches`.
 
-
-def corruption_stream(config: mlc.ConfigDict, corruption: str, seed: int,
-                      ) -> tuple[np.ndarray, np.ndarray]:
-  """One corruption's test stream for `seed`: images `[T, b, ...]`, labels.
-
-  The order is a permutation drawn from `(seed, corruption)`, the same for
-  every method, so arms see identical streams.
+  Small streams (digits_c, CIFAR-10-C) are read once and kept on device
+  (`cache=True`); ImageNet-C streams (50,000 images at 224x224) are read and
+  placed chunk by chunk each time they are iterated. The order is a
+  permutation drawn from `(seed, salt)` (if `adapt.shuffle`; the salt is the
+  corruption name for corrupted streams, the split for clean data), the same
+  for every arm.
   """
-  source = _open(config, stream_name(config, corruption), config.adapt.split)
-  data = source.get(np.arange(len(source)))
-  labels = map_labels(data["label"], tuple(config.data.classes))
-  rng = np.random.default_rng([seed, _stable_hash(corruption)])
-  return batches(data["image"], labels, config.adapt.batch_size, rng)
 
+  def __init__(self, config: mlc.ConfigDict, name: str, split: str,
+               seed: int, mesh: jax.sharding.Mesh, *, chunk_batches: int = 0,
+               cache: bool = True, known_only: bool = False, limit: int = 0,
+               salt: str = ""):
+    self.name = name
+    self._salt = salt or f"{name}:{split}"
+    self._config, self._split, self._seed = config, split, seed
+    self._mesh, self._chunk = mesh, chunk_batches
+    self._known_only, self._limit = known_only, limit
+    self._cached = list(self._load()) if cache else None
 
-def clean_stream(config: mlc.ConfigDict, split: str, seed: int,
-                 limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  """Clean source-domain batches (clean error, EATA's Fisher data).
+  def _load(self):
+    config = self._config
+    source = _open(config, self.name, self._split)
+    b = config.adapt.batch_size
+    classes = tuple(config.data.classes)
+    candidates = np.arange(len(source))
+    if self._known_only and classes:  # small (digits) splits only
+      labels = map_labels(source.get(candidates)["label"], classes)
+      candidates = candidates[labels >= 0]
+    if config.adapt.shuffle:
+      rng = np.random.default_rng([self._seed, _stable_hash(self._salt)])
+      candidates = candidates[rng.permutation(len(candidates))]
+    if self._limit:
+      candidates = candidates[:self._limit]
+    t = len(candidates) // b
+    if config.adapt.max_batches:
+      t = min(t, config.adapt.max_batches)
+    if t == 0:
+      raise ValueError(f"adapt.batch_size={b} is larger than the "
+                       f"{len(candidates)} usable images of {self.name} "
+                       f"({self._split})")
+    step = self._chunk or t
+    for start in range(0, t, step):
+      idx = candidates[start * b:min(start + step, t) * b]
+      data = source.get(np.sort(idx))
+      # Back to the shuffled order after the sorted (faster) read.
+      rank = np.argsort(np.argsort(idx))
+      images = data["image"][rank]
+      labels = map_labels(data["label"][rank], classes)
+      k = len(idx) // b
+      yield (put_stream(images.reshape(k, b, *images.shape[1:]), self._mesh),
+             labels.reshape(k, b))
 
-  Only the source model's classes are kept (all for a closed-set model).
-  """
-  source = _open(config, config.adapt.clean_name, split)
-  data = source.get(np.arange(len(source)))
-  labels = map_labels(data["label"], tuple(config.data.classes))
-  keep = labels >= 0
-  images, labels = data["image"][keep], labels[keep]
-  rng = np.random.default_rng([seed, _stable_hash(split)])
-  order = rng.permutation(len(labels))
-  if limit:
-    order = order[:limit]
-  return batches(images[order], labels[order], config.adapt.batch_size, None)
+  def chunks(self):
+    return iter(self._cached) if self._cached is not None else self._load()
 
 
 def _stable_hash(text: str) -> int:

@@ -73,7 +73,9 @@ def add_tta_sections(c: mlc.ConfigDict) -> mlc.ConfigDict:
       fisher_split="train", fisher_size=480,
       source_dir="",              # default <workdir>/source
       source_checkpoint="",       # converted PyTorch weights instead
-      num_classes=10,             # only with source_checkpoint
+      train_source=True,          # False: source_checkpoint is required
+      cache_streams=True,         # keep every stream on device
+      chunk_batches=0,            # >0: batches per scan (large streams)
       max_batches=0))             # >0: truncate every stream (smoke)
   c.adapt.optim = mlc.ConfigDict(dict(
       name="adamw", learning_rate=1e-3, momentum=0.9, nesterov=False,
@@ -153,8 +155,8 @@ def _method_config(cfg: mlc.ConfigDict) -> dict[str, Any]:
 
 # ------------------------------------------------------------- one arm
 def run_arm(cfg: mlc.ConfigDict, src: adapt_streams.SourceModel,
-            streams: dict[str, tuple[jax.Array, np.ndarray]],
-            clean: tuple[jax.Array, np.ndarray], fisher: jax.Array | None,
+            streams: dict[str, adapt_streams.Stream],
+            clean: adapt_streams.Stream, fisher: jax.Array | None,
             seed: int, mesh: jax.sharding.Mesh) -> dict[str, Any]:
   """All protocols of one arm and one seed (see the module docstring)."""
   a = cfg.adapt
@@ -176,47 +178,55 @@ def run_arm(cfg: mlc.ConfigDict, src: adapt_streams.SourceModel,
   def with_rng(state, salt):
     return adapt.copy_state(state).replace(rng=jax.random.fold_in(key, salt))
 
+  def adapt_on(state, stream, gate_log=None):
+    """Adapts on every chunk of `stream`: (state, error %, #images)."""
+    preds, labels = [], []
+    for images, y in stream.chunks():
+      state, p, metrics = adapter.run(state, images, hp)
+      preds.append(np.asarray(p))
+      labels.append(y)
+      if gate_log is not None and "gate_fired" in metrics:
+        gate_log.append(np.asarray(metrics["gate_fired"]))
+    preds, labels = np.concatenate(preds), np.concatenate(labels)
+    return state, error_rate(preds, labels), preds.size
+
+  def clean_error(state):
+    preds, labels = [], []
+    for images, y in clean.chunks():
+      preds.append(np.asarray(adapter.predict(state, images, hp)))
+      labels.append(y)
+    return error_rate(np.concatenate(preds), np.concatenate(labels))
+
   if "reset" in a.protocols:
-    errs = {}
-    for i, c in enumerate(corruptions):
-      _, preds, _ = adapter.run(with_rng(state0, 1000 + i), streams[c][0], hp)
-      errs[c] = error_rate(preds, streams[c][1])
-    out["reset"] = errs
+    out["reset"] = {c: adapt_on(with_rng(state0, 1000 + i), streams[c])[1]
+                    for i, c in enumerate(corruptions)}
   sequential = [p for p in a.protocols if p != "reset"]
   if sequential:
     multi = any(p in ("lifelong", "openset") for p in sequential)
     rounds = a.rounds if multi else 1
     state = with_rng(state0, 0)
-    per_round, extra = [], {}
-    n_images = 0
+    per_round, gate_log, n_images = [], [], 0
     for r in range(rounds):
       if r > 0 and method.trains == "none":  # nothing changes: same errors
         per_round.append(dict(per_round[0]))
         continue
       errs = {}
       for c in corruptions:
-        state, preds, metrics = adapter.run(state, streams[c][0], hp)
-        errs[c] = error_rate(preds, streams[c][1])
-        if r == 0:
-          n_images += int(np.prod(preds.shape))
-          for k in ("gate_fired",):
-            if k in metrics:
-              extra.setdefault(k, []).append(np.asarray(metrics[k]))
+        state, errs[c], n = adapt_on(state, streams[c],
+                                     gate_log if r == 0 else None)
+        n_images += n if r == 0 else 0
       per_round.append(errs)
       if r == 0:
-        out["clean_error_after_round1"] = error_rate(
-            adapter.predict(state, clean[0], hp), clean[1])
+        out["clean_error_after_round1"] = clean_error(state)
         out["backward_samples_round1"] = float(state.backward_samples)
         out["backward_rows_round1"] = float(state.backward_rows)
         out["images_round1"] = n_images
     out["rounds"] = per_round
-    out["clean_error_after_last_round"] = error_rate(
-        adapter.predict(state, clean[0], hp), clean[1])
-    if "gate_fired" in extra:
+    out["clean_error_after_last_round"] = clean_error(state)
+    if gate_log:
       out["gate_fired_fraction_round1"] = float(
-          np.mean(np.concatenate(extra["gate_fired"])))
-  out["clean_error_before"] = error_rate(
-      adapter.predict(state0, clean[0], hp), clean[1])
+          np.mean(np.concatenate(gate_log)))
+  out["clean_error_before"] = clean_error(state0)
   out["seconds"] = time.time() - t0
   return out
 
@@ -228,21 +238,19 @@ def _prepare(config: mlc.ConfigDict, workdir: str, seed: int,
   src = adapt_streams.source_model(
       config, a.source_dir or os.path.join(workdir, "source"), seed,
       show_progress=show_progress)
-  streams = {}
-  stream_cfg = config
-  for c in a.corruptions:
-    images, labels = adapt_streams.corruption_stream(stream_cfg, c, seed)
-    if a.max_batches:
-      images, labels = images[:a.max_batches], labels[:a.max_batches]
-    streams[c] = (adapt_streams.put_stream(images, mesh), labels)
-  images, labels = adapt_streams.clean_stream(config, a.clean_split, seed)
-  if a.max_batches:
-    images, labels = images[:a.max_batches], labels[:a.max_batches]
-  clean = (adapt_streams.put_stream(images, mesh), labels)
-  fimages, _ = adapt_streams.clean_stream(config, a.fisher_split, seed,
-                                          limit=a.fisher_size)
-  fisher = adapt_streams.put_stream(fimages, mesh)
-  return src, streams, clean, fisher
+  opts = dict(chunk_batches=a.chunk_batches, cache=a.cache_streams)
+  streams = {c: adapt_streams.Stream(
+      config, adapt_streams.stream_name(config, c), a.split, seed, mesh,
+      salt=c, **opts) for c in a.corruptions}
+  clean = adapt_streams.Stream(config, a.clean_name, a.clean_split, seed,
+                               mesh, known_only=True, salt=a.clean_split,
+                               **opts)
+  fisher_cfg = config_lib.apply_overrides(config, {"adapt.max_batches": 0})
+  fisher = adapt_streams.Stream(
+      fisher_cfg, a.clean_name, a.fisher_split, seed, mesh, known_only=True,
+      limit=a.fisher_size, salt=a.fisher_split)
+  fisher_images = jnp.concatenate([x for x, _ in fisher.chunks()])
+  return src, streams, clean, fisher_images
 
 
 def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
@@ -262,7 +270,7 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
     for arm, overrides in arm_overrides.items():
       cfg = config_lib.apply_overrides(config, overrides + [f"seed={seed}"])
       if cfg.adapt.method == "cotta" and cfg.tta.cotta.gate < 0:
-        if gate is None:
+        if gate is None:  # on the clean source images of the Fisher set
           gate = source_confidence_gate(src, fisher, cfg.data.mean,
                                         cfg.data.std)
         cfg = config_lib.apply_overrides(cfg, {"tta.cotta.gate": gate})

@@ -146,8 +146,14 @@ def select(hp, method_state, logits):
           has_probs, jnp.sum(reliable))
 
 
-def make_adapt(buckets: tuple[float, ...]):
-  """EATA's `adapt` with sub-batch capacities `buckets` (fractions < 1)."""
+def make_adapt(buckets: tuple[float, ...], select_fn=None):
+  """EATA's `adapt` with sub-batch capacities `buckets` (fractions < 1).
+
+  `select_fn(hp, method_state, logits)` replaces the selection rule
+  (`select`, same signature and outputs) for forks such as
+  `notebooks/eata_selection.ipynb`.
+  """
+  select_fn = select_fn or select
 
   def adapt_fn(hp, method_state, params, images, rng, ctx):
     b = images.shape[0]
@@ -156,7 +162,7 @@ def make_adapt(buckets: tuple[float, ...]):
     fwd = lambda p: ctx.forward(ctx.stop_frozen(p), images, rng)
     logits, vjp_fn = jax.vjp(fwd, params)
     logits = jax.lax.stop_gradient(logits)
-    selected, weights, ent, new_probs, has_probs, n_rel = select(
+    selected, weights, ent, new_probs, has_probs, n_rel = select_fn(
         hp, method_state, logits)
     n = jnp.sum(selected.astype(jnp.float32))
     zeros = jax.tree.map(jnp.zeros_like, params)
@@ -210,7 +216,8 @@ def predict(hp, method_state, params, images, ctx):
 
 
 @adapt.register_tta("eata")
-def make(config: dict[str, Any]) -> adapt.TTAMethod:
+def make(config: dict[str, Any], select_fn=None) -> adapt.TTAMethod:
+  """EATA from its config section; `select_fn` forks the selection rule."""
   buckets = tuple(float(f) for f in config.get("capacity_buckets",
                                                (0.25, 0.5, 0.75)))
   bad = [f for f in buckets if not 0 < f < 1]
@@ -219,7 +226,8 @@ def make(config: dict[str, Any]) -> adapt.TTAMethod:
                      f"batch strictly between 0 and 1 (the full batch is "
                      f"always available); bad: {bad}")
   return adapt.TTAMethod(
-      name="eata", trains="norm", init=init, adapt=make_adapt(buckets),
+      name="eata", trains="norm", init=init,
+      adapt=make_adapt(buckets, select_fn),
       predict=predict,
       hparams=lambda cfg, c: hparams(
           {k: v for k, v in cfg.items() if k not in STATIC_KEYS}, c))
