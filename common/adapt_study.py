@@ -457,6 +457,7 @@ def smoke(config: mlc.ConfigDict, workdir: str) -> None:
                      show_progress=False)
   for arm, s in result.summary.items():
     values = [v["mean"] for v in jax.tree.leaves(
-        s, is_leaf=lambda x: isinstance(x, dict) and "mean" in x)]
+        s, is_leaf=lambda x: isinstance(x, dict) and set(x) == {"mean",
+                                                                "std"})]
     if not all(np.isfinite(values)):
       raise AssertionError(f"smoke: non-finite result in arm {arm}: {s}")
