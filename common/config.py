@@ -36,7 +36,10 @@ def base_config() -> mlc.ConfigDict:
       image_size=0,            # >0: host-resize variable-size images
       label_key="",            # "" = the dataset's supervised label
       crop_padding=0, flip=False,
-      mean=(0.5,), std=(0.5,)))
+      mean=(0.5,), std=(0.5,),
+      # Label ids to keep in every split, relabelled 0..k-1 in this order
+      # (e.g. known classes of an open-set protocol); () keeps all.
+      classes=()))
   c.model = mlc.ConfigDict(dict(name="small_cnn", dtype="float32"))
   c.model.kwargs = mlc.ConfigDict()   # extra model constructor arguments
   c.method = mlc.ConfigDict(dict(name="cross_entropy"))

@@ -90,12 +90,13 @@ def setup(config: mlc.ConfigDict,
   data_dir = config.data.data_dir or None
   size = config.data.image_size or None
   label_key = config.data.label_key or None
+  classes = tuple(config.data.classes)
   train_source = sources.open_split(config.data.name, config.data.train_split,
                                     data_dir, image_size=size,
-                                    label_key=label_key)
+                                    label_key=label_key, classes=classes)
   eval_source = sources.open_split(config.data.name, config.data.eval_split,
                                    data_dir, image_size=size,
-                                   label_key=label_key)
+                                   label_key=label_key, classes=classes)
   run = run_info(config, len(train_source), train_source.num_classes)
   return build(config, run, tuple(train_source.image_shape), train_source,
                eval_source, method=method)

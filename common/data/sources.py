@@ -19,8 +19,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from common.data import digits
+from common.data import digits_corrupted
 from common.data import dsprites_gen
 from common.data import image_ops
+from common.data import subsets
 
 try:
   import fcntl  # pylint: disable=g-import-not-at-top
@@ -31,6 +33,7 @@ except ImportError:  # Not POSIX: builds are then not guarded against races.
 # prepared into data_dir on first use, so they need no separate `tfds build`.
 IN_REPO_BUILDERS: dict[str, type[tfds.core.DatasetBuilder]] = {
     "digits": digits.Builder,
+    "digits_corrupted": digits_corrupted.Builder,
     "dsprites_gen": dsprites_gen.Builder,
 }
 
@@ -179,7 +182,8 @@ def open_split(
     materialize_max_bytes: int = DEFAULT_MATERIALIZE_MAX_BYTES,
     image_key: str | None = None,
     label_key: str | None = None,
-) -> ArraySource:
+    classes: Sequence[int] = (),
+) -> ArraySource | subsets.ClassSubset:
   """Opens one split of a prepared (or in-repo) TFDS dataset.
 
   Args:
@@ -196,13 +200,17 @@ def open_split(
       key, else `image`.
     label_key: Feature holding the label; defaults to the second supervised
       key, else `label`.
+    classes: Label ids to keep (`config.data.classes`), relabelled
+      `0..len(classes)-1` in the given order; empty keeps every class.
 
   Returns:
-    An `ArraySource` over the split.
+    An `ArraySource` over the split, or a `subsets.ClassSubset` of it when
+    `classes` is given (same interface, `num_classes == len(classes)`).
 
   Raises:
     DatasetNotFoundError: the dataset is not prepared as ArrayRecord files.
-    ValueError: `split` names a split the dataset does not have.
+    ValueError: `split` names a split the dataset does not have, or
+      `classes` has ids outside the dataset's classes.
   """
   data_dir = os.fspath(data_dir or default_data_dir())
   if _base_name(name) in IN_REPO_BUILDERS:
@@ -231,7 +239,7 @@ def open_split(
         f"--dataset_version_dir={os.fspath(builder.data_dir)} "
         "--out_file_format=array_record`."
     ) from e
-  return ArraySource(
+  source = ArraySource(
       data_source,
       builder.info,
       name=name,
@@ -241,6 +249,7 @@ def open_split(
       image_key=image_key,
       label_key=label_key,
   )
+  return subsets.select_classes(source, classes)
 
 
 class ArraySource:

@@ -29,9 +29,11 @@ import flax.linen as nn
 # function would shadow `wide_resnet` the module.
 from common.models import autoencoder as autoencoder_lib
 from common.models import preact_resnet
+from common.models import resnet
 from common.models import wide_resnet
 from common.models.mlp import MLP
 from common.models.preact_resnet import PreActResNet
+from common.models.resnet import ResNet
 from common.models.small_cnn import SmallCNN
 from common.models.wide_resnet import WideResNet
 
@@ -39,6 +41,7 @@ __all__ = [
     "MLP",
     "MODELS",
     "PreActResNet",
+    "ResNet",
     "SmallCNN",
     "WideResNet",
     "get_model",
@@ -52,6 +55,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": MLP,
     "small_cnn": SmallCNN,
     "preact_resnet18": preact_resnet.preact_resnet18,
+    "resnet": resnet.resnet,
+    "resnet18": resnet.resnet18,
+    "resnet50": resnet.resnet50,
     "wide_resnet": wide_resnet.wide_resnet,
     "wide_resnet28_10": wide_resnet.wide_resnet28_10,
 }
@@ -70,7 +76,8 @@ def get_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
     num_classes: number of output logits.
     **kwargs: further attributes of the model, e.g. `dtype`,
       `hidden_sizes` (mlp), `depth`/`widen_factor`/`dropout` (wide_resnet),
-      `variant` (preact_resnet18).
+      `variant` (preact_resnet18), `stage_sizes`/`widths`/`bottleneck`
+      (resnet).
 
   Returns:
     The unbound flax module.

@@ -1,0 +1,233 @@
+"""EATA: reliable, non-redundant entropy minimisation with a Fisher anchor.
+
+Paper: Efficient Test-Time Model Adaptation without Forgetting, Niu et al.,
+ICML 2022, arXiv:2204.02610; official code mr-eggplant/EATA (`eata.py`,
+`main.py`). Per test batch, as `forward_and_adapt_eata`:
+
+  p = softmax(f(x)), H_i = entropy(p_i)
+  S1 = {i : H_i < E0},  E0 = e_margin_factor * ln C  (main.py: 0.4 ln C)
+  S2 = {i in S1 : |cos(m, p_i)| < d_margin}  (no filter while m is unset)
+  m <- mean_{S1} p (first time) or 0.9 m + 0.1 mean_{S2} p (kept if empty)
+  L = sum_{i in S2} exp(E0 - H_i) H_i / |S2|
+      + fisher_alpha * sum_params F * (theta - theta_0)^2
+  step only if |S2| > 0; only BatchNorm scale/bias train.
+
+The weights `exp(E0 - H_i)` are constants (detached). F is the diagonal
+Fisher from clean in-distribution images with pseudo-labels, computed once
+before adaptation (`main.py`): F = mean over batches of (grad of the mean
+cross-entropy to argmax labels)^2, theta_0 the parameters at that time.
+
+Saving backward compute (the method's point, "fewer backward passes"): the
+official default back-propagates the masked loss through the whole batch
+("implementation version 1"); its commented "version 2" forwards and
+back-propagates only the selected samples again. We do both, chosen per
+batch inside `jit` by `lax.switch` over static capacities: with n selected
+samples and the smallest capacity K >= n from `capacity_buckets` (fractions
+of the batch), the K-row sub-batch (the n selected samples, then the
+unselected ones of lowest entropy as BatchNorm-statistics fillers with loss
+weight 0) is forwarded and back-propagated again (version 2; its BatchNorm
+statistics are the sub-batch's); when n exceeds every capacity the backward
+pass reuses the first forward (`jax.vjp`, version 1, exact official
+semantics); when n = 0 nothing is back-propagated. `backward_samples` counts
+n (the paper's count), `backward_rows` the rows actually back-propagated.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from algos.tta import losses
+from common import adapt
+
+STATIC_KEYS = ("capacity_buckets", "fisher_size")
+
+
+def hparams(config: dict[str, Any], num_classes: int) -> dict[str, float]:
+  """Traced numbers; E0 = e_margin_factor * ln(C) is computed from C."""
+  return {"e_margin": float(config["e_margin_factor"]) * math.log(num_classes),
+          "d_margin": float(config["d_margin"]),
+          "fisher_alpha": float(config["fisher_alpha"]),
+          "reweight": float(config.get("reweight", 1.0)),
+          "ma_momentum": float(config.get("ma_momentum", 0.9))}
+
+
+def fisher_information(params, ctx: adapt.AdaptContext, rng: jax.Array):
+  """Diagonal Fisher of the trainable leaves on `ctx.clean_images`.
+
+  Args:
+    params: source parameters (theta_0).
+    ctx: context with `clean_images` uint8 `[n_batches, b, h, w, c]`.
+    rng: dropout key.
+
+  Returns:
+    Pytree like params: mean over batches of the squared gradient of the
+    batch-mean cross-entropy to the model's own argmax labels (BatchNorm
+    with batch statistics, as the configured model in `main.py`); scalar
+    zeros on frozen leaves.
+  """
+  def batch_grad(fisher, images):
+    x = images.astype(jnp.float32) / 255.0
+
+    def loss_fn(p):
+      logits = ctx.forward(p, x, rng)
+      labels = jnp.argmax(jax.lax.stop_gradient(logits), -1)
+      logp = jax.nn.log_softmax(logits, -1)
+      return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], -1)), ()
+
+    _, g = ctx.value_and_grad(loss_fn, params)
+    return jax.tree.map(jnp.add, fisher, jax.tree.map(jnp.square, g)), None
+
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  total, _ = jax.lax.scan(batch_grad, zeros, ctx.clean_images)
+  n = ctx.clean_images.shape[0]
+  return jax.tree.map(
+      lambda f, m: f / n if m else jnp.zeros((), f.dtype), total,
+      ctx.trainable)
+
+
+def init(rng, params, ctx: adapt.AdaptContext):
+  if ctx.clean_images is None:
+    fisher = jax.tree.map(lambda p: jnp.zeros((), p.dtype), params)
+  else:
+    fisher = fisher_information(params, ctx, rng)
+  anchor = jax.tree.map(lambda p, m: p if m else jnp.zeros((), p.dtype),
+                        params, ctx.trainable)
+  return {"probs": jnp.zeros((ctx.num_classes,), jnp.float32),
+          "has_probs": jnp.zeros((), bool), "fisher": fisher,
+          "anchor": anchor}
+
+
+def fisher_penalty(params, method_state, trainable) -> jax.Array:
+  """`sum F * (theta - theta_0)^2` over the trainable leaves."""
+  terms = [jnp.sum(f * jnp.square(p - a)) for p, f, a, m in zip(
+      jax.tree.leaves(params), jax.tree.leaves(method_state["fisher"]),
+      jax.tree.leaves(method_state["anchor"]), jax.tree.leaves(trainable))
+           if m]
+  return sum(terms, jnp.zeros((), jnp.float32))
+
+
+def select(hp, method_state, logits):
+  """EATA's two filters and sample weights for one batch.
+
+  Args:
+    hp: `e_margin`, `d_margin`, `reweight`, `ma_momentum`.
+    method_state: holds the moving average `probs` [C] and `has_probs`.
+    logits: `[b, C]` of the pre-update forward.
+
+  Returns:
+    `(selected [b] bool, weights [b], entropy [b], new_probs, has_probs,
+    n_reliable)`: weights are `exp(reweight * (E0 - H))` on selected rows
+    and 0 elsewhere.
+  """
+  probs = jax.nn.softmax(logits, -1)
+  ent = losses.softmax_entropy(logits)
+  reliable = ent < hp["e_margin"]
+  m = method_state["probs"]
+  # F.cosine_similarity(m[None], p, dim=1), eps 1e-8.
+  cos = probs @ m / jnp.maximum(
+      jnp.linalg.norm(probs, axis=-1) * jnp.linalg.norm(m), 1e-8)
+  distinct = jnp.abs(cos) < hp["d_margin"]
+  selected = reliable & jnp.where(method_state["has_probs"], distinct, True)
+  n_sel = jnp.sum(selected)
+  mean_sel = jnp.sum(probs * selected[:, None], 0) / jnp.maximum(n_sel, 1)
+  mom = hp["ma_momentum"]
+  new_probs = jnp.where(
+      n_sel > 0,
+      jnp.where(method_state["has_probs"], mom * m + (1 - mom) * mean_sel,
+                mean_sel), m)
+  has_probs = method_state["has_probs"] | (n_sel > 0)
+  weights = jnp.where(
+      selected, jnp.exp(hp["reweight"] * (hp["e_margin"] - ent)), 0.0)
+  return (selected, jax.lax.stop_gradient(weights), ent, new_probs,
+          has_probs, jnp.sum(reliable))
+
+
+def make_adapt(buckets: tuple[float, ...], select_fn=None):
+  """EATA's `adapt` with sub-batch capacities `buckets` (fractions < 1).
+
+  `select_fn(hp, method_state, logits)` replaces the selection rule
+  (`select`, same signature and outputs) for forks such as
+  `notebooks/eata_selection.ipynb`.
+  """
+  select_fn = select_fn or select
+
+  def adapt_fn(hp, method_state, params, images, rng, ctx):
+    b = images.shape[0]
+    caps = sorted({max(1, min(b - 1, round(f * b))) for f in buckets
+                   if 0 < f < 1})
+    fwd = lambda p: ctx.forward(ctx.stop_frozen(p), images, rng)
+    logits, vjp_fn = jax.vjp(fwd, params)
+    logits = jax.lax.stop_gradient(logits)
+    selected, weights, ent, new_probs, has_probs, n_rel = select_fn(
+        hp, method_state, logits)
+    n = jnp.sum(selected.astype(jnp.float32))
+    zeros = jax.tree.map(jnp.zeros_like, params)
+
+    def skip():
+      return zeros, jnp.zeros((), jnp.float32)
+
+    def full():  # version 1: masked loss back through the first forward
+      g_logits = jax.grad(lambda z: jnp.sum(
+          weights * losses.softmax_entropy(z)) / jnp.maximum(n, 1.0))(logits)
+      return vjp_fn(g_logits)[0], jnp.asarray(b, jnp.float32)
+
+    def sub_batch(k):  # version 2 on a K-row sub-batch
+      def run():
+        order = jnp.argsort(jnp.where(selected, -jnp.inf, ent), stable=True)
+        idx = order[:k]
+        x, w = images[idx], weights[idx]
+
+        def loss_fn(p):
+          z = ctx.forward(p, x, rng)
+          return jnp.sum(w * losses.softmax_entropy(z)) / jnp.maximum(
+              n, 1.0), ()
+        _, g = ctx.value_and_grad(loss_fn, params)
+        return g, jnp.asarray(k, jnp.float32)
+      return run
+
+    branches = [skip] + [sub_batch(k) for k in caps] + [full]
+    # 0 if n == 0; else 1 + number of capacities smaller than n.
+    index = jnp.where(n > 0, 1 + jnp.sum(jnp.asarray(caps) < n), 0) if caps \
+        else jnp.where(n > 0, 1, 0)
+    grads, rows = jax.lax.switch(index, branches)
+    # The Fisher term's gradient 2 * alpha * F * (theta - theta_0).
+    penalty = fisher_penalty(params, method_state, ctx.trainable)
+    grads = jax.tree.map(
+        lambda g, p, f, a, m: g + 2.0 * hp["fisher_alpha"] * f * (p - a)
+        if m else g, grads, params, method_state["fisher"],
+        method_state["anchor"], ctx.trainable)
+    ent_loss = jnp.sum(weights * ent) / jnp.maximum(n, 1.0)
+    new_state = {**method_state, "probs": new_probs, "has_probs": has_probs}
+    metrics = {"loss": ent_loss + hp["fisher_alpha"] * penalty,
+               "fisher_penalty": penalty, "reliable": n_rel.astype(
+                   jnp.float32), "backward_samples": n, "backward_rows": rows}
+    return adapt.AdaptOutput(logits, grads, n > 0, new_state, metrics)
+
+  return adapt_fn
+
+
+def predict(hp, method_state, params, images, ctx):
+  del hp, method_state
+  return ctx.forward(params, images)
+
+
+@adapt.register_tta("eata")
+def make(config: dict[str, Any], select_fn=None) -> adapt.TTAMethod:
+  """EATA from its config section; `select_fn` forks the selection rule."""
+  buckets = tuple(float(f) for f in config.get("capacity_buckets",
+                                               (0.25, 0.5, 0.75)))
+  bad = [f for f in buckets if not 0 < f < 1]
+  if bad:
+    raise ValueError(f"eata.capacity_buckets={buckets}: fractions of the "
+                     f"batch strictly between 0 and 1 (the full batch is "
+                     f"always available); bad: {bad}")
+  return adapt.TTAMethod(
+      name="eata", trains="norm", init=init,
+      adapt=make_adapt(buckets, select_fn),
+      predict=predict,
+      hparams=lambda cfg, c: hparams(
+          {k: v for k, v in cfg.items() if k not in STATIC_KEYS}, c))
