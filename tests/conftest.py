@@ -52,3 +52,20 @@ def tiny_config(**overrides):
           "train.tensorboard": False, "schedule.boundaries_epochs": (1.0,)}
   base.update(overrides)
   return config_lib.apply_overrides(config, base)
+
+
+def run_on_cpu_devices(script: str, devices: int, *args: str) -> dict:
+  """Runs `script` (Python source) in a fresh process with `devices` fake
+  CPU devices (the count is fixed when JAX starts) and returns the JSON
+  object its last stdout line prints. `args` become `sys.argv[1:]`."""
+  import json  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                      f" --xla_force_host_platform_device_count={devices}")
+  env["JAX_PLATFORMS"] = "cpu"
+  out = subprocess.run([sys.executable, "-c", script, *args], env=env,
+                       capture_output=True, text=True, timeout=600,
+                       check=False, cwd=REPO_ROOT)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return json.loads(out.stdout.strip().splitlines()[-1])

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import chex
@@ -19,6 +15,7 @@ from common import adapt_study
 from common import config as config_lib
 from tests.algos.tta import tta_tiny as tiny
 from tests.conftest import REPO_ROOT
+from tests.conftest import run_on_cpu_devices
 
 
 def _leaves_equal(a, b):
@@ -90,15 +87,7 @@ _SCRIPT = textwrap.dedent("""
 
 
 def _run(devices: int) -> dict:
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                      f" --xla_force_host_platform_device_count={devices}")
-  env["JAX_PLATFORMS"] = "cpu"
-  out = subprocess.run([sys.executable, "-c", _SCRIPT.format(root=REPO_ROOT)],
-                       env=env, capture_output=True, text=True, timeout=600,
-                       check=False, cwd=REPO_ROOT)
-  assert out.returncode == 0, out.stderr[-3000:]
-  return json.loads(out.stdout.strip().splitlines()[-1])
+  return run_on_cpu_devices(_SCRIPT.format(root=REPO_ROOT), devices)
 
 
 def test_one_and_eight_devices_agree():

@@ -6,15 +6,12 @@ subprocess (`--xla_force_host_platform_device_count`).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 
 from tests.conftest import REPO_ROOT
+from tests.conftest import run_on_cpu_devices
 
 _SCRIPT = textwrap.dedent("""
     import json, sys
@@ -33,15 +30,7 @@ _SCRIPT = textwrap.dedent("""
 
 
 def _run(devices: int, workdir: str) -> dict:
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                      f" --xla_force_host_platform_device_count={devices}")
-  env["JAX_PLATFORMS"] = "cpu"
-  out = subprocess.run(
-      [sys.executable, "-c", _SCRIPT.format(root=REPO_ROOT), workdir],
-      env=env, capture_output=True, text=True, timeout=600, check=False)
-  assert out.returncode == 0, out.stderr[-3000:]
-  return json.loads(out.stdout.strip().splitlines()[-1])
+  return run_on_cpu_devices(_SCRIPT.format(root=REPO_ROOT), devices, workdir)
 
 
 def test_one_and_eight_devices_agree(tmp_path):
