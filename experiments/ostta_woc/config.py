@@ -30,7 +30,7 @@ def get_config(variant: str = "digits_c"):
   c.data.classes = (0, 1, 2, 3, 4, 5)
   c.adapt.method = "ostta"
   c.adapt.protocols = ("openset",)
-  c.adapt.rounds = 3   # CPU budget; --config.adapt.rounds=10 for longer
+  c.adapt.rounds = 10
   c.tta.ostta.update(diversity_weight=0.0, select=1.0)
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",

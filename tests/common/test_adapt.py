@@ -74,7 +74,9 @@ _SCRIPT = textwrap.dedent("""
         ("tent", {{}}),
         ("eata", dict(e_margin_factor=0.95, d_margin=0.9, fisher_alpha=1.0,
                       reweight=1.0, ma_momentum=0.9,
-                      capacity_buckets=(0.25, 0.5)))):
+                      capacity_buckets=(0.25, 0.5))),
+        # The gate always fires: augmented teacher passes, EMA, restore.
+        ("cotta", dict(ema=0.9, restore_prob=0.2, gate=2.0, num_aug=2))):
       adapter, hp = tiny.build(name, cfg, tiny.optim_config("adamw", 1e-2))
       state = adapter.init(params, bstats, jax.random.PRNGKey(0),
                            jax.numpy.asarray(tiny.stream(2, 16, seed=8)))
@@ -91,12 +93,12 @@ def _run(devices: int) -> dict:
 
 
 def test_one_and_eight_devices_agree():
-  """BatchNorm statistics and EATA's selection (and sub-batch gather) are
-  over the global batch: 8 devices give the numbers of 1 (up to summation
-  order)."""
+  """BatchNorm statistics, EATA's selection (and sub-batch gather) and
+  CoTTA's per-batch augmentation draw and restore mask are over the global
+  batch: 8 devices give the numbers of 1 (up to summation order)."""
   one, eight = _run(1), _run(8)
   assert one["devices"] == 1 and eight["devices"] == 8
-  for name in ("tent", "eata"):
+  for name in ("tent", "eata", "cotta"):
     assert one[name]["preds"] == eight[name]["preds"], name
     assert one[name]["rows"] == eight[name]["rows"], name
     np.testing.assert_allclose(eight[name]["scale"], one[name]["scale"],
@@ -123,3 +125,38 @@ def test_error_rate_ignores_unknown_classes():
   preds = np.array([[0, 1, 2, 0]])
   labels = np.array([[0, -1, 1, -1]])
   assert adapt_study.error_rate(preds, labels) == 50.0
+
+
+@pytest.mark.parametrize("name,cfg", [
+    ("tent", {}),
+    ("cotta", dict(ema=0.99, restore_prob=0.1, gate=2.0, num_aug=2))])
+def test_scan_and_host_loops_agree(name, cfg):
+  """The two ways `run` walks a stream give the same predictions, state and
+  metrics (up to float summation order), and neither touches the input."""
+  _, params, bstats = tiny.variables()
+  xs = tiny.stream(4, 8, seed=3)
+  runs = {}
+  for loop in ("scan", "host"):
+    method = adapt.get_tta_method(name, cfg)
+    adapter = adapt.make_adapter(tiny.TinyBN(), method, num_classes=3,
+                                 mean=(0.5,), std=(0.25,), loop=loop)
+    hp = adapt.build_hparams(method, cfg, tiny.optim_config("adamw", 1e-2),
+                             3)
+    state0 = adapter.init(params, bstats, jax.random.PRNGKey(0), None)
+    snapshot = jax.tree.map(np.asarray, state0)
+    runs[loop] = adapter.run(state0, xs, hp)
+    _leaves_equal(state0, snapshot)
+  (s_scan, p_scan, m_scan), (s_host, p_host, m_host) = runs["scan"], runs[
+      "host"]
+  np.testing.assert_array_equal(p_scan, p_host)
+  for a, b in zip(jax.tree.leaves((s_scan, m_scan)),
+                  jax.tree.leaves((s_host, m_host)), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_unknown_loop_is_refused():
+  method = adapt.get_tta_method("tent", {})
+  with pytest.raises(ValueError, match="loop='while'"):
+    adapt.make_adapter(tiny.TinyBN(), method, num_classes=3, mean=(0.5,),
+                       std=(0.25,), loop="while")
