@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SEEDS ?= 0,1,2,3,4
+# Test processes (pytest-xdist; most test time is single-threaded XLA
+# compilation, so two workers use both cores of a 2-core CI machine).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install install-test bench clean
 
@@ -27,7 +30,7 @@ demo: install
 	$(BIN)/regjax run ps_kd --seeds=$(SEEDS) --workdir=runs/ps_kd-digits
 
 test: install-test
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python -m benchmarks.harness_overhead

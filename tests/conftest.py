@@ -69,3 +69,37 @@ def run_on_cpu_devices(script: str, devices: int, *args: str) -> dict:
                        check=False, cwd=REPO_ROOT)
   assert out.returncode == 0, out.stderr[-3000:]
   return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+_TRAIN_SCRIPT = """
+import json, sys
+import jax
+sys.path.insert(0, {root!r})
+from common import config as config_lib, loop, logging_utils
+from tests.conftest import tiny_config
+config = {config_expr}
+result = loop.train(config, sys.argv[1], show_progress=False)
+losses = [r["loss"] for r in logging_utils.read_jsonl(
+    sys.argv[1] + "/metrics.jsonl") if r["split"] == "train"]
+print(json.dumps({{"devices": jax.device_count(), "losses": losses,
+                  "eval": result.final_eval}}))
+"""
+
+
+def train_on_cpu_devices(config_expr: str, devices: int,
+                         workdir: str) -> dict:
+  """Trains with the shared loop in a fresh process on `devices` CPU devices.
+
+  Args:
+    config_expr: a Python expression building the config; `config_lib`
+      (common.config) and `tiny_config` are in scope.
+    devices: the fake CPU device count.
+    workdir: the run's folder.
+
+  Returns:
+    `{"devices": n, "losses": [train loss per logged step], "eval": final
+    eval metrics}`.
+  """
+  return run_on_cpu_devices(
+      _TRAIN_SCRIPT.format(root=REPO_ROOT, config_expr=config_expr), devices,
+      workdir)

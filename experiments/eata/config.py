@@ -49,7 +49,10 @@ def get_config(variant: str = "digits_c"):
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",
       tent="adapt.method=tent",
       eta="adapt.method=eata,tta.eata.fisher_alpha=0.0",
-      eata="adapt.method=eata")
+      eata="adapt.method=eata",
+      # The official ImageNet anchor strength: does a strong Fisher anchor
+      # buy the clean-error claim that alpha = 1 does not?
+      eata_alpha2000="adapt.method=eata,tta.eata.fisher_alpha=2000.0")
   if variant == "cifar10_c":
     c.study.paper = _PAPER_TENT_CIFAR10C
     c.study.paper_source = ("DequanWang/tent README @0087ada, CIFAR-10-C "

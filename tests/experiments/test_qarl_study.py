@@ -32,15 +32,13 @@ def test_fixed_seed_reproduces_and_resume_matches(tiny_config, tmp_path):
   straight, status = run.Trainer(tiny_config, [0]).train(
       str(tmp_path / "a"), progress=False)
   assert status == "finished" and int(straight.step) == 3
-  again, _ = run.Trainer(tiny_config, [0]).train(str(tmp_path / "b"),
-                                                 progress=False)
-  _assert_same(straight, again)
   # The teacher of the QARL arm moved (so it is part of what resumes).
   qarl_run = run.Trainer(tiny_config, [0]).plan.methods.index("qarl")
   assert float(straight.conc[qarl_run]) < tiny_config.qarl.initial_conc
 
-  # Interrupted after one chunk (a checkpoint every chunk), then resumed
-  # by a fresh trainer from the checkpoint on disk.
+  # Interrupted after two chunks (a checkpoint every chunk), then resumed
+  # by a fresh trainer from the checkpoint on disk: the same numbers as the
+  # straight run (so a fixed seed also reproduces across trainers).
   cfg = config_lib.apply_overrides(tiny_config,
                                    {"rl.checkpoint_every_chunks": 1})
   part, status = run.Trainer(cfg, [0]).train(str(tmp_path / "c"),

@@ -8,33 +8,19 @@ evaluator (`config.evaluator`).
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 
-from tests.conftest import REPO_ROOT
-from tests.conftest import run_on_cpu_devices
+from tests.conftest import train_on_cpu_devices
 
-_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import jax
-    sys.path.insert(0, {root!r})
-    from common import config as config_lib, loop, logging_utils
-    config = config_lib.load_config("experiments/qlae/config.py")
-    config = config_lib.apply_overrides(config, {{
-        "train.steps": 8, "train.log_every_steps": 1,
-        "train.tensorboard": False, "train.checkpoint_every_steps": 8,
-        "disentanglement.max_eval_examples": 768}})
-    result = loop.train(config, sys.argv[1], show_progress=False)
-    losses = [r["loss"] for r in logging_utils.read_jsonl(
-        sys.argv[1] + "/metrics.jsonl") if r["split"] == "train"]
-    print(json.dumps({{"devices": jax.device_count(), "losses": losses,
-                      "eval": result.final_eval}}))
-""")
+_CONFIG = """config_lib.apply_overrides(
+    config_lib.load_config("experiments/qlae/config.py"),
+    {"train.steps": 8, "train.log_every_steps": 1,
+     "train.tensorboard": False, "train.checkpoint_every_steps": 8,
+     "disentanglement.max_eval_examples": 768})"""
 
 
 def _run(devices: int, workdir: str) -> dict:
-  return run_on_cpu_devices(_SCRIPT.format(root=REPO_ROOT), devices, workdir)
+  return train_on_cpu_devices(_CONFIG, devices, workdir)
 
 
 def test_qlae_one_and_eight_devices_agree(tmp_path):
