@@ -34,5 +34,10 @@ def get_config(variant: str = "digits_c"):
   c.tta.ostta.update(diversity_weight=0.0, select=1.0)
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",
-      tent="adapt.method=tent", ostta="adapt.method=ostta")
+      tent="adapt.method=tent", ostta="adapt.method=ostta",
+      # UniEnt's port always adds the diversity term (alpha 0.5): with it,
+      # with and without the selection.
+      tent_div="adapt.method=ostta,tta.ostta.select=0.0,"
+               "tta.ostta.diversity_weight=0.5",
+      ostta_div="adapt.method=ostta,tta.ostta.diversity_weight=0.5")
   return c
