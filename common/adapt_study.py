@@ -90,7 +90,8 @@ def add_tta_sections(c: mlc.ConfigDict) -> mlc.ConfigDict:
   c.tta.cotta = mlc.ConfigDict(dict(
       ema=0.999, restore_prob=0.01,
       gate=-1.0,     # < 0: 5% quantile of source confidence minus 0.05
-      num_aug=32, loss="ce"))
+      num_aug=32, loss="ce",
+      hflip=True))   # the official flip; False for digits (not mirror-safe)
   c.tta.ostta = mlc.ConfigDict(dict(diversity_weight=0.0, select=1.0))
   return c
 

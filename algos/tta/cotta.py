@@ -36,7 +36,7 @@ from algos.tta import cotta_augment
 from algos.tta import losses
 from common import adapt
 
-STATIC_KEYS = ("num_aug", "loss")
+STATIC_KEYS = ("num_aug", "loss", "hflip")
 
 
 def hparams(config: dict[str, Any], num_classes: int) -> dict[str, float]:
@@ -53,7 +53,8 @@ def init(rng, params, ctx):
           "gate_fired": jnp.zeros((), jnp.float32)}
 
 
-def teacher_prediction(hp, teacher, source, images, rng, ctx, num_aug: int):
+def teacher_prediction(hp, teacher, source, images, rng, ctx, num_aug: int,
+                       hflip: bool = True):
   """Teacher logits `[b, C]`, augmentation-averaged when the gate fires.
 
   Returns:
@@ -66,7 +67,7 @@ def teacher_prediction(hp, teacher, source, images, rng, ctx, num_aug: int):
 
   def averaged():
     def body(total, key):
-      x = cotta_augment.augment(key, images)
+      x = cotta_augment.augment(key, images, hflip=hflip)
       return total + ctx.forward(teacher, x, rng), None
     total, _ = jax.lax.scan(
         body, jnp.zeros((images.shape[0], ctx.num_classes), jnp.float32),
@@ -78,12 +79,12 @@ def teacher_prediction(hp, teacher, source, images, rng, ctx, num_aug: int):
   return jax.lax.stop_gradient(logits), fired, conf
 
 
-def make_adapt(num_aug: int, loss: str):
+def make_adapt(num_aug: int, loss: str, hflip: bool = True):
   def adapt_fn(hp, method_state, params, images, rng, ctx):
     rng_t, rng_s = jax.random.split(rng)
     target, fired, conf = teacher_prediction(
         hp, method_state["teacher"], method_state["source"], images, rng_t,
-        ctx, num_aug)
+        ctx, num_aug, hflip)
 
     def loss_fn(p):
       z = ctx.forward(p, images, rng_s)
@@ -138,11 +139,14 @@ def predict(hp, method_state, params, images, ctx):
 def make(config: dict[str, Any]) -> adapt.TTAMethod:
   num_aug = int(config.get("num_aug", 32))
   loss = str(config.get("loss", "ce"))
+  hflip = config.get("hflip", True)
+  if not isinstance(hflip, bool):
+    raise ValueError(f"cotta: hflip={hflip!r} must be True or False")
   if num_aug < 1 or loss not in ("ce", "symmetric"):
     raise ValueError(f"cotta: num_aug={num_aug} must be >= 1 and "
                      f"loss={loss!r} one of ('ce', 'symmetric')")
   return adapt.TTAMethod(
-      name="cotta", trains="all", init=init, adapt=make_adapt(num_aug, loss),
+      name="cotta", trains="all", init=init, adapt=make_adapt(num_aug, loss, hflip),
       predict=predict, after_update=after_update,
       hparams=lambda cfg, c: hparams(
           {k: v for k, v in cfg.items() if k not in STATIC_KEYS}, c))

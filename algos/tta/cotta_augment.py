@@ -89,8 +89,8 @@ def gaussian_blur(x, sigma, size: int = 5):
   return sum(k[i] * xp[:, :, i:i + x.shape[2]] for i in range(size))
 
 
-def augment(rng: jax.Array, x: jax.Array, noise_std: float = 0.005
-            ) -> jax.Array:
+def augment(rng: jax.Array, x: jax.Array, noise_std: float = 0.005,
+            hflip: bool = True) -> jax.Array:
   """One CoTTA augmentation of the batch `x` `[b, h, w, c]` in [0, 1].
 
   Args:
@@ -98,6 +98,8 @@ def augment(rng: jax.Array, x: jax.Array, noise_std: float = 0.005
       (the per-pixel Gaussian noise excepted).
     x: float32 images in [0, 1].
     noise_std: std of the additive Gaussian noise.
+    hflip: the official random horizontal flip (p = 0.5). Static; turn it
+      off for data whose labels are not mirror-invariant (digits).
 
   Returns:
     Augmented images, same shape, clipped to [0, 1].
@@ -114,6 +116,7 @@ def augment(rng: jax.Array, x: jax.Array, noise_std: float = 0.005
   x = affine(x, u(ks[5], -15.0, 15.0), jnp.round(u(ks[6], -max_t, max_t)),
              jnp.round(u(ks[7], -max_t, max_t)), u(ks[8], 0.9, 1.1))
   x = gaussian_blur(x, u(ks[9], 0.001, 0.5))
-  x = jnp.where(jax.random.bernoulli(ks[10], 0.5), x[:, :, ::-1, :], x)
+  if hflip:
+    x = jnp.where(jax.random.bernoulli(ks[10], 0.5), x[:, :, ::-1, :], x)
   x = x + noise_std * jax.random.normal(ks[11], x.shape, x.dtype)
   return jnp.clip(x, 0.0, 1.0)

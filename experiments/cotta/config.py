@@ -43,7 +43,11 @@ def get_config(variant: str = "digits_c"):
       tent="adapt.method=tent", cotta="adapt.method=cotta",
       # The gate always open: every batch's teacher prediction averages 32
       # augmented passes (what the official CIFAR code computes always).
-      cotta_always_aug="adapt.method=cotta,tta.cotta.gate=2.0")
+      cotta_always_aug="adapt.method=cotta,tta.cotta.gate=2.0",
+      # ...without the official horizontal flip (a mirrored digit is often
+      # another digit or none).
+      cotta_always_aug_noflip=("adapt.method=cotta,tta.cotta.gate=2.0,"
+                               "tta.cotta.hflip=False"))
   if variant == "cifar10_c":
     c.tta.cotta.gate = 0.92
   elif variant == "imagenet_c":

@@ -315,3 +315,20 @@ def test_ostta_selection_by_hand_and_select_off_is_tent():
   s_t, _, _ = a_t.run(_init(a_t, params, bstats), xs, hp_t)
   for a, b in zip(jax.tree.leaves(s_o.params), jax.tree.leaves(s_t.params)):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_cotta_augment_flip_switch():
+  """`hflip=False` draws the same augmentation minus the mirror: with the
+  noise off, each flipped output is the mirror of the unflipped one."""
+  x = jax.random.uniform(jax.random.PRNGKey(0), (2, 8, 8, 3))
+  flipped = 0
+  for k in range(8):
+    key = jax.random.PRNGKey(k)
+    on = np.asarray(cotta_augment.augment(key, x, 0.0, hflip=True))
+    off = np.asarray(cotta_augment.augment(key, x, 0.0, hflip=False))
+    if np.allclose(on, off[:, :, ::-1], atol=1e-6) and not np.allclose(
+        on, off, atol=1e-6):
+      flipped += 1
+    else:
+      np.testing.assert_allclose(on, off, atol=1e-6)
+  assert 0 < flipped < 8
