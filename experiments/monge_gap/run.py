@@ -216,16 +216,38 @@ def fit_icnn_map(config: mlc.ConfigDict, seed: int, sample: Callable):
   else:
     raise ValueError(f"ot.icnn_conjugate={ot.icnn_conjugate!r}; allowed: "
                      f"'lbfgs', 'lbfgs_short', 'none'")
+  init_f, init_g, dual_kwargs = {}, {}, {}
+  if ot.icnn_gaussian_init:
+    # ott's ICNN option (Bunne et al. 2022): start each potential at the
+    # linear Bures map between Gaussian fits of a sample of the two measures
+    # (f: source -> target, g: target -> source). A training-stream sample,
+    # never the held-out points. With W2NeuralDual's default positive-weight
+    # projection that init is lost (measured: error to the true map 18.8 at
+    # init vs 3.7 without it), so convexity is kept by ott's penalty on
+    # negative weights instead (pos_weights=False, beta=1).
+    x0, y0 = sample(jax.random.fold_in(rng, 11), ot.icnn_init_samples)
+    init_f = {"gaussian_map_samples": (x0, y0), "pos_weights": False}
+    init_g = {"gaussian_map_samples": (y0, x0), "pos_weights": False}
+    dual_kwargs = {"pos_weights": False}
   solver = neuraldual.W2NeuralDual(
-      dim, neural_f=icnn.ICNN(dim, dim_hidden=tuple(ot.icnn_hidden)),
-      neural_g=icnn.ICNN(dim, dim_hidden=tuple(ot.icnn_hidden)),
+      dim, neural_f=icnn.ICNN(dim, dim_hidden=tuple(ot.icnn_hidden), **init_f),
+      neural_g=icnn.ICNN(dim, dim_hidden=tuple(ot.icnn_hidden), **init_g),
       optimizer_f=optax.adam(ot.icnn_learning_rate, b1=0.5, b2=0.5),
       optimizer_g=optax.adam(ot.icnn_learning_rate, b1=0.5, b2=0.5),
       num_train_iters=ot.icnn_steps, valid_freq=max(ot.icnn_steps, 1),
       log_freq=max(ot.icnn_steps, 1), rng=jax.random.fold_in(rng, 3),
-      **icnn_kwargs)
+      **icnn_kwargs, **dual_kwargs)
   potentials = solver(loader(0), loader(1), loader(0), loader(1))
-  return jax.jit(lambda z: potentials.transport(z))
+  # The map is the gradient of the trained ICNN f: grad f(x) = x - grad
+  # f_dual(x) with ott's f_dual(x) = |x|^2 / 2 - f(x). We do not call
+  # `potentials.transport`: in ott-jax 0.6 it pairs that f_dual (the
+  # convention of the cost |x - y|^2 / 2) with `costs.SqEuclidean` (|x - y|^2,
+  # twist x - grad f_dual(x) / 2), so it returns the midpoint
+  # (x + grad f(x)) / 2. Measured on the Gaussian task: that midpoint map's
+  # cost is 1/4 of the OT cost and its error to the true map 1/4 of the
+  # identity's (README, "ICNN arm").
+  grad_f_dual = jax.vmap(jax.grad(potentials.f))
+  return jax.jit(lambda z: z - grad_f_dual(z))
 
 
 def run_one(config: mlc.ConfigDict, workdir: str, seed: int) -> dict:

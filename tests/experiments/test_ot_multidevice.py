@@ -20,6 +20,9 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.conftest import run_on_cpu_devices
 
+# Two subprocesses of ~80 s of CPU each (compilation dominates).
+pytestmark = pytest.mark.slow
+
 _SCRIPT = textwrap.dedent("""
     import json, os, sys, time
     import jax, numpy as np
