@@ -88,12 +88,16 @@ def batch_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
-def check_batch_size(global_batch_size: int) -> None:
-  """Fails early, with the allowed values, if the batch cannot be split."""
+def check_batch_size(global_batch_size: int,
+                     what: str = "train/eval batch size") -> None:
+  """Fails early, with the allowed values, if the batch cannot be split.
+
+  `what` names the setting in the message (e.g. `"moe.batch_size"`).
+  """
   n = jax.device_count()
   if global_batch_size % n:
     raise ValueError(
-        f"train/eval batch size {global_batch_size} is not divisible by the "
+        f"{what} {global_batch_size} is not divisible by the "
         f"{n} devices of the data mesh; use a multiple of {n}.")
 
 

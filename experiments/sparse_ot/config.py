@@ -28,8 +28,9 @@ def get_config(variant: str = "cpu"):
   c = config_lib.base_config()
   c.experiment = "sparse_ot"
   c.runner = "experiments.sparse_ot.run"
+  # float64: float32 round-off derails L-BFGS at binding k (see README).
   c.tradeoff = mlc.ConfigDict(dict(n=40, ks=(1, 2, 3, 5, 10, 20), gamma=1.0,
-                                   max_iter=500))
+                                   max_iter=500, float64=True))
   c.moe = mlc.ConfigDict(dict(
       routers=("topk", "sparse_ot"), num_experts=4, width=32, batch_size=32,
       capacity_factor=1.0, gamma=1.0, learning_rate=3e-3, steps=150))

@@ -19,10 +19,14 @@ classifier. Routers:
 Load balance is reported as the fraction of tokens that reach no expert
 (dropped) and the coefficient of variation of tokens per expert (before
 capacity truncation for `topk`).
+
+Training is data-parallel over the `("data",)` mesh of `common.sharding`
+(batch split over devices, replicated parameters, global-batch routing).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -33,6 +37,7 @@ import numpy as np
 import optax
 
 from algos.ot import sparse_ot
+from common import sharding as sharding_lib
 from common.data import sources
 
 PATCH = 4
@@ -78,11 +83,19 @@ def route(logits: jax.Array, router: str, capacity: int,
 
 
 class DigitMoE(nn.Module):
-  """Patch tokens -> one MoE layer (residual) -> mean pool -> classifier."""
+  """Patch tokens -> one MoE layer (residual) -> mean pool -> classifier.
+
+  `routing_sharding` (a replicated `NamedSharding` under data parallelism)
+  gathers the `[n, E]` router logits onto every device before routing: the
+  routing problem couples all tokens of the global batch, it is small, and
+  solving it replicated gives every device count the same plan (an
+  iterative solve on sharded logits would only agree to its tolerance).
+  """
   num_experts: int
   width: int
   router: str
   capacity: int
+  routing_sharding: Any = None
 
   @nn.compact
   def __call__(self, images, gamma):
@@ -92,6 +105,8 @@ class DigitMoE(nn.Module):
         "pos", nn.initializers.normal(0.02), (t, self.width))
     flat = h.reshape(b * t, self.width)                  # [n, width]
     logits = nn.Dense(self.num_experts, name="router")(flat)
+    if self.routing_sharding is not None:
+      logits = jax.lax.with_sharding_constraint(logits, self.routing_sharding)
     weights, stats = route(logits, self.router, self.capacity, gamma)
     experts = nn.vmap(
         lambda mdl, z: mdl(z), variable_axes={"params": 0},
@@ -120,55 +135,101 @@ def load_digits() -> dict[str, np.ndarray]:
   return out
 
 
-def train_and_eval(router: str, seed: int, moe: Any,
-                   data: dict[str, np.ndarray] | None = None
-                   ) -> dict[str, float]:
-  """Trains one MoE for `moe.steps` steps; test accuracy and balance stats."""
-  data = data or load_digits()
+def _capacity(moe: Any) -> int:
+  return max(1, int(round(moe.capacity_factor * 4 * moe.batch_size
+                          / moe.num_experts)))
+
+
+def train(router: str, seed: int, moe: Any, data: dict[str, np.ndarray],
+          mesh: jax.sharding.Mesh | None = None):
+  """Trains one MoE for `moe.steps` Adam steps, data-parallel.
+
+  As the shared harness does (`common.sharding`): each host batch is placed
+  as a global array split over the `("data",)` mesh, parameters and
+  optimizer state are replicated, and the step is jitted with those
+  shardings. Routing, the loss and the capacity are those of the *global*
+  batch (all `4 * moe.batch_size` tokens compete for the experts whatever
+  the device count), so 1 and N devices train the same model up to the
+  order of floating-point sums.
+
+  Args:
+    router: "topk" or "sparse_ot".
+    seed: initialisation and batch order.
+    moe: the `config.moe` block (`batch_size` a multiple of the devices).
+    data: `{"train": (images [N, 8, 8, 1] uint8, labels [N])}`.
+    mesh: the data mesh (default: every device).
+
+  Returns:
+    `(model, params, losses [steps], train_seconds)`.
+  """
+  sharding_lib.check_batch_size(moe.batch_size, "moe.batch_size")
+  mesh = mesh or sharding_lib.make_mesh()
+  repl = sharding_lib.replicated(mesh)
   x_train, y_train = data["train"]
-  x_test, y_test = data["test"]
-  n_tokens = 4 * moe.batch_size
-  capacity = max(1, int(round(moe.capacity_factor * n_tokens
-                              / moe.num_experts)))
-  model = DigitMoE(moe.num_experts, moe.width, router, capacity)
-  gamma = jnp.float32(moe.gamma)
+  model = DigitMoE(moe.num_experts, moe.width, router, _capacity(moe),
+                   routing_sharding=repl)
+  gamma = sharding_lib.replicate(jnp.float32(moe.gamma), mesh)
   rng = jax.random.PRNGKey(seed)
-  params = model.init(rng, jnp.asarray(x_train[:moe.batch_size]), gamma)
   tx = optax.adam(moe.learning_rate)
-  opt_state = tx.init(params)
 
-  @jax.jit
-  def step(params, opt_state, images, labels, gamma):
+  @functools.partial(jax.jit, out_shardings=repl)
+  def init(images):
+    params = model.init(rng, images, gamma)
+    return params, tx.init(params)
+
+  @functools.partial(jax.jit, donate_argnums=(0, 1),
+                     out_shardings=(repl, repl, repl))
+  def step(params, opt_state, batch, gamma):
     def loss_fn(p):
-      logits, stats = model.apply(p, images, gamma)
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits,
-                                                             labels).mean()
+      logits, stats = model.apply(p, batch["image"], gamma)
+      loss = optax.softmax_cross_entropy_with_integer_labels(
+          logits, batch["label"]).mean()
       return loss, stats
-    (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss, stats
+    return optax.apply_updates(params, updates), opt_state, loss
 
-  @jax.jit
-  def evaluate(params, images, labels, gamma):
-    logits, stats = model.apply(params, images, gamma)
-    return (jnp.argmax(logits, -1) == labels).mean(), stats
-
+  params, opt_state = init(jnp.asarray(x_train[:moe.batch_size]))
   perm_rng = np.random.default_rng(seed)
+  losses = []
   start = time.time()
   for _ in range(moe.steps):
     idx = perm_rng.integers(0, len(x_train), moe.batch_size)
-    params, opt_state, loss, _ = step(params, opt_state,
-                                      jnp.asarray(x_train[idx]),
-                                      jnp.asarray(y_train[idx]), gamma)
-  if not np.isfinite(float(loss)):
+    batch = sharding_lib.shard_batch(
+        {"image": x_train[idx], "label": y_train[idx]}, mesh)
+    params, opt_state, loss = step(params, opt_state, batch, gamma)
+    losses.append(loss)
+  losses = [float(v) for v in jax.device_get(losses)]
+  if not np.all(np.isfinite(losses)):
     raise FloatingPointError(f"MoE {router} seed {seed}: non-finite loss")
-  train_seconds = time.time() - start
-  # Routing depends on the batch: evaluate in batches of the training size.
+  return model, params, losses, time.time() - start
+
+
+def evaluate(model: DigitMoE, params: Any, moe: Any,
+             data: dict[str, np.ndarray],
+             mesh: jax.sharding.Mesh | None = None) -> dict[str, float]:
+  """Test accuracy and balance stats, routed in batches of `moe.batch_size`.
+
+  Routing depends on the batch, so the test set is cut into batches of the
+  training size (the last incomplete batch is left out), each split over
+  the mesh like a training batch.
+  """
+  mesh = mesh or sharding_lib.make_mesh()
+  x_test, y_test = data["test"]
+  gamma = sharding_lib.replicate(jnp.float32(moe.gamma), mesh)
+
+  @jax.jit
+  def batch_eval(params, batch, gamma):
+    logits, stats = model.apply(params, batch["image"], gamma)
+    return (jnp.argmax(logits, -1) == batch["label"]).mean(), stats
+
   accs, stats = [], []
   usable = len(x_test) // moe.batch_size * moe.batch_size
   for i in range(0, usable, moe.batch_size):
-    acc, st = evaluate(params, jnp.asarray(x_test[i:i + moe.batch_size]),
-                       jnp.asarray(y_test[i:i + moe.batch_size]), gamma)
+    batch = sharding_lib.shard_batch(
+        {"image": x_test[i:i + moe.batch_size],
+         "label": y_test[i:i + moe.batch_size]}, mesh)
+    acc, st = batch_eval(params, batch, gamma)
     accs.append(float(acc))
     stats.append(jax.device_get(st))
   return {
@@ -177,6 +238,15 @@ def train_and_eval(router: str, seed: int, moe: Any,
       "load_cv": float(np.mean([s["load_cv"] for s in stats])),
       "max_tokens_per_expert": float(np.max(
           [s["max_tokens_per_expert"] for s in stats])),
-      "capacity": float(capacity),
-      "train_seconds": train_seconds,
+      "capacity": float(model.capacity),
   }
+
+
+def train_and_eval(router: str, seed: int, moe: Any,
+                   data: dict[str, np.ndarray] | None = None
+                   ) -> dict[str, float]:
+  """Trains one MoE for `moe.steps` steps; test accuracy and balance stats."""
+  data = data or load_digits()
+  model, params, _, train_seconds = train(router, seed, moe, data)
+  return {**evaluate(model, params, moe, data),
+          "train_seconds": train_seconds}

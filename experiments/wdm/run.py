@@ -6,7 +6,9 @@ Uses the harness's pieces: the config and overrides (arms x seeds),
 `MetricWriter` (metrics.jsonl per run). The protocol (self-supervised pairs,
 then a frozen linear probe, swept over n) is not the classification loop,
 hence a runner. Training is a jitted `lax.scan` over steps; batches are drawn
-on device from `(seed, step)` alone.
+on device from `(seed, step)` alone and split over the `("data",)` mesh of
+`common.sharding` (data-parallel with global-batch semantics, see
+`train_encoder`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from algos.ot import wdm
 from common import config as config_lib
 from common import logging_utils
 from common import optim
+from common import sharding as sharding_lib
 from common import study
 
 
@@ -48,6 +51,7 @@ def validate(config: mlc.ConfigDict) -> None:
     raise ValueError("method.wdm.gp_weight must be >= 0 (0 = CPC)")
   if config.train.steps <= 0 or config.train.batch_size < 2:
     raise ValueError("need train.steps > 0 and train.batch_size >= 2")
+  sharding_lib.check_batch_size(config.train.batch_size, "train.batch_size")
 
 
 def _pools(train_pool: int):
@@ -87,6 +91,82 @@ def sample_views(pool, rng: jax.Array, batch: int, n: int, noise: float):
   return view(k_x, k_nx), view(k_y, k_ny), classes
 
 
+def train_encoder(config: mlc.ConfigDict, n: int,
+                  writer: logging_utils.MetricWriter | None = None):
+  """Trains the encoder on n-digit views, data-parallel over every device.
+
+  The batch of step t is drawn on device from `(seed, t)` as one global
+  array and split over the `("data",)` mesh (`common.sharding`, as the
+  harness does); parameters and optimizer state are replicated. The loss is
+  the one of the global batch (the contrastive scores span all `b` pairs
+  whatever the device count), so 1 and N devices train the same model up to
+  the order of floating-point sums.
+
+  Args:
+    config: a wdm config (`config.train.batch_size` must be a multiple of
+      the device count).
+    n: number of digits side by side.
+    writer: where the per-chunk train means go (None: not written).
+
+  Returns:
+    `(net, params, metrics, steps)`: the encoder module, its trained
+    parameters, the last chunk's mean train metrics and the step count.
+  """
+  w, seed = config.wdm, config.seed
+  batch = config.train.batch_size
+  sharding_lib.check_batch_size(batch, "train.batch_size")
+  mesh = sharding_lib.make_mesh()
+  repl = sharding_lib.replicated(mesh)
+  split_batch = sharding_lib.batch_sharded(mesh)
+  train_pool, _ = _pools(w.train_pool)
+  m = config.method.wdm
+  net = wdm.Encoder(tuple(w.hidden), w.out_dim, bool(m.spectral_norm))
+  key = jax.random.PRNGKey(seed)
+  params = net.init(key, jnp.zeros((1, 64 * n)))["params"]
+  tx = optim.make_optimizer("adamw")
+  opt_state = tx.init(params)
+  sched = optim.schedule_hparams(config.schedule, 1, config.train.steps)
+  hp = {"gp_weight": jnp.float32(m.gp_weight),
+        "optim": {k: jnp.float32(v) for k, v in
+                  optim.optimizer_hparams(config.optim).items()}}
+
+  def one_step(carry, step):
+    params, opt_state = carry
+    rng = jax.random.fold_in(key, step)
+    k_data, k_gp = jax.random.split(rng)
+    x, y, _ = sample_views(train_pool, k_data, batch, n, w.view_noise)
+    # Each device computes on its block of the global batch.
+    x = jax.lax.with_sharding_constraint(x, split_batch)
+    y = jax.lax.with_sharding_constraint(y, split_batch)
+    loss_fn = lambda p: wdm.wdm_loss(
+        lambda v: net.apply({"params": p}, v), x, y, k_gp, hp["gp_weight"],
+        bool(m.one_sided))
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params)
+    lr = optim.learning_rate_at(config.schedule.name, sched, step)
+    opt_state = optim.set_hyperparams(opt_state,
+                                      {"learning_rate": lr, **hp["optim"]})
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), {
+        "loss": loss, **metrics}
+
+  @functools.partial(jax.jit, static_argnums=2, out_shardings=repl)
+  def run_chunk(carry, start, length):
+    carry, metrics = jax.lax.scan(one_step, carry, start + jnp.arange(length))
+    return carry, jax.tree.map(jnp.mean, metrics)
+
+  carry, done = sharding_lib.replicate((params, opt_state), mesh), 0
+  metrics = {}
+  while done < config.train.steps:
+    length = min(config.train.log_every_steps, config.train.steps - done)
+    carry, metrics = run_chunk(carry, jnp.int32(done), length)
+    done += length
+    metrics = jax.device_get(metrics)
+    if writer is not None:
+      writer.write(done, "train", metrics)
+  return net, carry[0], metrics, done
+
+
 def train_and_probe(config: mlc.ConfigDict, n: int, workdir: str
                     ) -> dict[str, float]:
   """Trains one encoder on n-digit views; linear-probes its codes.
@@ -103,48 +183,10 @@ def train_and_probe(config: mlc.ConfigDict, n: int, workdir: str
               if k not in ("step", "split")}
   w, seed = config.wdm, config.seed
   train_pool, test_pool = _pools(w.train_pool)
-  m = config.method.wdm
-  net = wdm.Encoder(tuple(w.hidden), w.out_dim, bool(m.spectral_norm))
   key = jax.random.PRNGKey(seed)
-  params = net.init(key, jnp.zeros((1, 64 * n)))["params"]
-  tx = optim.make_optimizer("adamw")
-  opt_state = tx.init(params)
-  sched = optim.schedule_hparams(config.schedule, 1, config.train.steps)
-  hp = {"gp_weight": jnp.float32(m.gp_weight),
-        "optim": {k: jnp.float32(v) for k, v in
-                  optim.optimizer_hparams(config.optim).items()}}
-  batch = config.train.batch_size
-
-  def one_step(carry, step):
-    params, opt_state = carry
-    rng = jax.random.fold_in(key, step)
-    k_data, k_gp = jax.random.split(rng)
-    x, y, _ = sample_views(train_pool, k_data, batch, n, w.view_noise)
-    loss_fn = lambda p: wdm.wdm_loss(
-        lambda v: net.apply({"params": p}, v), x, y, k_gp, hp["gp_weight"],
-        bool(m.one_sided))
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params)
-    lr = optim.learning_rate_at(config.schedule.name, sched, step)
-    opt_state = optim.set_hyperparams(opt_state,
-                                      {"learning_rate": lr, **hp["optim"]})
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), {
-        "loss": loss, **metrics}
-
-  @functools.partial(jax.jit, static_argnums=2)
-  def run_chunk(carry, start, length):
-    carry, metrics = jax.lax.scan(one_step, carry, start + jnp.arange(length))
-    return carry, jax.tree.map(jnp.mean, metrics)
-
   writer = logging_utils.MetricWriter(workdir, tensorboard=False)
-  t0, carry, done = time.time(), (params, opt_state), 0
-  while done < config.train.steps:
-    length = min(config.train.log_every_steps, config.train.steps - done)
-    carry, metrics = run_chunk(carry, jnp.int32(done), length)
-    done += length
-    writer.write(done, "train", jax.device_get(metrics))
-  params = carry[0]
+  t0 = time.time()
+  net, params, metrics, done = train_encoder(config, n, writer)
   train_seconds = time.time() - t0
 
   encode = jax.jit(lambda v: net.apply({"params": params}, v))
