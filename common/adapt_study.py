@@ -17,8 +17,9 @@ through the protocols of `config.adapt.protocols`:
   never saw (`data.classes` keeps the known ones for source training; the
   stream keeps every class); the error is over known-class samples.
 
-Every corruption is one jitted `lax.scan` over its batches (no host sync
-per batch). Results: `results.md` (tables, mean +- std over seeds) and
+Every corruption is adapted by `Adapter.run` (one jitted `lax.scan` over
+its batches on accelerators, asynchronously dispatched jitted steps on CPU;
+no host sync per batch either way). Results: `results.md` (tables, mean +- std over seeds) and
 `results.json` under the workdir.
 """
 
