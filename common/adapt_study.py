@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import sys
 import time
 from typing import Any, Sequence
 
@@ -284,18 +282,9 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
         print(f"[seed {seed}] {arm}: {_one_line(result)}", flush=True)
   summary = summarise(runs, list(config.adapt.corruptions))
   table = format_tables(summary, config, len(seeds))
-  os.makedirs(workdir, exist_ok=True)
-  paths = {"markdown": os.path.join(workdir, "results.md"),
-           "json": os.path.join(workdir, "results.json")}
-  command = command or " ".join(shlex.quote(x) for x in sys.argv)
-  with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\n{table}\n")
-  with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds), "summary": summary,
-               "runs": runs, "source_clean_eval": sources,
-               "config": json.loads(config.to_json())}, f, indent=2)
-  return study_lib.StudyResult(table_markdown=table, summary=summary,
-                               paths=paths)
+  return study_lib.write_results(workdir, table, seeds, summary, config,
+                                 command, runs=runs,
+                                 source_clean_eval=sources)
 
 
 def _one_line(result: dict[str, Any]) -> str:

@@ -160,18 +160,46 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
     dataset += f" (trained on {config.data.train_split!r})"
   table = _format_table(summary, metrics, paper, config.study.paper_source,
                         dataset, len(seeds))
+  result = write_results(
+      workdir, table, seeds, summary, config, command,
+      extra_paths={"plot": os.path.join(workdir, "curves.png")},
+      dataset=config.data.name, paper=paper,
+      paper_source=config.study.paper_source, runs=per_run, curves=curves)
+  _plot_curves(curves, result.paths["plot"])
+  return result
+
+
+def write_results(workdir: str, table: str, seeds: Sequence[int],
+                  summary: dict[str, Any], config: mlc.ConfigDict,
+                  command: str | None = None, preamble: str = "",
+                  extra_paths: dict[str, str] | None = None,
+                  **record: Any) -> StudyResult:
+  """Writes a study's `results.md` and `results.json` under `workdir`.
+
+  Args:
+    workdir: study folder (created if missing).
+    table: the markdown table(s).
+    seeds: the seeds of the study.
+    summary: the aggregated numbers (also returned).
+    config: the study config, saved in the JSON.
+    command: the command line to record (default: this process's argv).
+    preamble: a paragraph printed between the command and the table.
+    extra_paths: other files of the study (plots), for the returned paths.
+    **record: more JSON entries (per-run numbers, curves...).
+
+  Returns:
+    The table, the summary and the paths (`markdown`, `json`, extras).
+  """
   os.makedirs(workdir, exist_ok=True)
-  paths = {k: os.path.join(workdir, f)
-           for k, f in (("markdown", "results.md"), ("json", "results.json"),
-                        ("plot", "curves.png"))}
   command = command or " ".join(shlex.quote(a) for a in sys.argv)
+  paths = {"markdown": os.path.join(workdir, "results.md"),
+           "json": os.path.join(workdir, "results.json"),
+           **(extra_paths or {})}
   with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\n{table}\n")
+    f.write(f"Command: `{command}`\n\n" +
+            (f"{preamble}\n\n" if preamble else "") + f"{table}\n")
   with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds),
-               "dataset": config.data.name, "summary": summary,
-               "paper": paper, "paper_source": config.study.paper_source,
-               "runs": per_run, "curves": curves,
-               "config": json.loads(config.to_json())}, f, indent=2)
-  _plot_curves(curves, paths["plot"])
+    json.dump({"command": command, "seeds": list(seeds), "summary": summary,
+               **record, "config": json.loads(config.to_json())}, f,
+              indent=2)
   return StudyResult(table_markdown=table, summary=summary, paths=paths)

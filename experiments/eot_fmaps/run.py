@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import os
-import shlex
-import sys
 import time
 from typing import Sequence
 
@@ -221,17 +218,8 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
     lines.append(f"| {label} | {g['mean']:.2f}" + (
         f" +- {g['std']:.2f} |" if n > 1 else " |"))
   table = "\n".join(lines)
-  os.makedirs(workdir, exist_ok=True)
-  command = command or " ".join(shlex.quote(a) for a in sys.argv)
-  paths = {"markdown": os.path.join(workdir, "results.md"),
-           "json": os.path.join(workdir, "results.json")}
-  with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\n{table}\n")
-  with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds), "summary": rows,
-               "runs": per_run, "config": json.loads(config.to_json())},
-              f, indent=2)
-  return study.StudyResult(table_markdown=table, summary=rows, paths=paths)
+  return study.write_results(workdir, table, seeds, rows, config, command,
+                             runs=per_run)
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:

@@ -22,8 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shlex
-import sys
 import time
 from typing import Any, Callable, Sequence
 
@@ -330,18 +328,8 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
                    (f" +- {std:.4f}" if std is not None else ""))
     lines.append(f"| {row} | " + " | ".join(cells) + " |")
   table = "\n".join(lines)
-  os.makedirs(workdir, exist_ok=True)
-  command = command or " ".join(shlex.quote(a) for a in sys.argv)
-  paths = {"markdown": os.path.join(workdir, "results.md"),
-           "json": os.path.join(workdir, "results.json")}
-  with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\n{table}\n")
-  with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds), "summary": summary,
-               "runs": runs, "config": json.loads(config.to_json())}, f,
-              indent=2)
-  return study_lib.StudyResult(table_markdown=table, summary=summary,
-                               paths=paths)
+  return study_lib.write_results(workdir, table, seeds, summary, config,
+                                 command, runs=runs)
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:

@@ -20,10 +20,7 @@ parameters without adversary (official `evaluate_robustness`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shlex
-import sys
 import time
 from typing import Any, Sequence
 
@@ -328,31 +325,24 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
   summary = ev.summarize(labels, res, list(METRICS))
   table = _format(summary, len(seeds), config.env.name)
   os.makedirs(workdir, exist_ok=True)
-  paths = {k: os.path.join(workdir, f) for k, f in (
-      ("markdown", "results.md"), ("json", "results.json"),
-      ("heatmaps", "heatmaps.png"))}
-  command = command or " ".join(shlex.quote(a) for a in sys.argv)
+  heatmaps = os.path.join(workdir, "heatmaps.png")
   grids = {a: res["grid"][np.array([l == a for l in labels])]
            for a in dict.fromkeys(labels)}
-  ev.plot_heatmaps(labels, grids, res["axes"], paths["heatmaps"])
-  with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\nWall time: {t_total:.0f} s "
-            f"(training {t_train:.0f} s, incl. compilation).\n\n{table}\n")
+  ev.plot_heatmaps(labels, grids, res["axes"], heatmaps)
   per_run = {f"{l}/seed_{s}": {m: _num(res[m][r]) for m in METRICS}
              for r, (l, s) in enumerate(zip(labels, trainer.plan.seeds))}
   teacher = {f"{l}/seed_{s}": dict(final_conc=float(state.conc[r]),
                                    own_temperature=float(
                                        res["own_temperature"][r]))
              for r, (l, s) in enumerate(zip(labels, trainer.plan.seeds))}
-  with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds), "env":
-               config.env.name, "summary": summary, "runs": per_run,
-               "teacher": teacher, "wall_time_s": t_total,
-               "grid_axes": {n: v.tolist() for n, v in res["axes"]},
-               "grids": {a: g.tolist() for a, g in grids.items()},
-               "config": json.loads(config.to_json())}, f, indent=2)
-  return study_lib.StudyResult(table_markdown=table, summary=summary,
-                               paths=paths)
+  return study_lib.write_results(
+      workdir, table, seeds, summary, config, command,
+      preamble=(f"Wall time: {t_total:.0f} s (training {t_train:.0f} s, "
+                f"incl. compilation)."),
+      extra_paths={"heatmaps": heatmaps}, env=config.env.name, runs=per_run,
+      teacher=teacher, wall_time_s=t_total,
+      grid_axes={n: v.tolist() for n, v in res["axes"]},
+      grids={a: g.tolist() for a, g in grids.items()})
 
 
 def _num(x) -> float | None:

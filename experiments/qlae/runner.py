@@ -11,11 +11,8 @@ the study folder.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shlex
-import sys
 from typing import Sequence
 
 import ml_collections as mlc
@@ -95,19 +92,10 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
                     study._mean_std([f[m] for f in finals])))  # pylint: disable=protected-access
         for m in metrics}
   table = _table(summary, metrics, config, len(seeds))
-  os.makedirs(workdir, exist_ok=True)
-  paths = {"markdown": os.path.join(workdir, "results.md"),
-           "json": os.path.join(workdir, "results.json")}
-  command = command or " ".join(shlex.quote(a) for a in sys.argv)
-  with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\n{table}\n")
-  with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds),
-               "dataset": config.data.name, "summary": summary,
-               "runs": per_run, "run_seconds": seconds, "figures": figures,
-               "config": json.loads(config.to_json())}, f, indent=2)
-  return study.StudyResult(table_markdown=table, summary=summary,
-                           paths=paths)
+  return study.write_results(workdir, table, seeds, summary, config,
+                             command, dataset=config.data.name,
+                             runs=per_run, run_seconds=seconds,
+                             figures=figures)
 
 
 def _table(summary, metrics, config, n_seeds: int) -> str:

@@ -20,10 +20,7 @@ runner rather than `common.study`.
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
-import sys
 import time
 from typing import Sequence
 
@@ -223,17 +220,9 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
                  f"({runs[0]['capacity']:g}) | "
                  f"{_fmt(col('train_seconds'))} |")
   table = "\n".join(lines)
-  command = command or " ".join(shlex.quote(a) for a in sys.argv)
-  paths = {"markdown": os.path.join(workdir, "results.md"),
-           "json": os.path.join(workdir, "results.json"), "plot": plot}
-  with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\n{table}\n")
-  with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds), "summary": summary,
-               "moe_runs": moe_runs,
-               "config": json.loads(config.to_json())}, f, indent=2)
-  return study_lib.StudyResult(table_markdown=table, summary=summary,
-                               paths=paths)
+  return study_lib.write_results(workdir, table, seeds, summary, config,
+                                 command, extra_paths={"plot": plot},
+                                 moe_runs=moe_runs)
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:

@@ -14,10 +14,7 @@ on device from `(seed, step)` alone and split over the `("data",)` mesh of
 from __future__ import annotations
 
 import functools
-import json
 import os
-import shlex
-import sys
 import time
 from typing import Sequence
 
@@ -264,19 +261,12 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
         f"{fmt(per_n[str(n)]['probe_acc'])} | "
         f"{fmt(per_n[str(n)]['probe_all_acc'])}" for n in ns) + " |")
   table = "\n".join(lines)
-  os.makedirs(workdir, exist_ok=True)
-  command = command or " ".join(shlex.quote(a) for a in sys.argv)
-  paths = {"markdown": os.path.join(workdir, "results.md"),
-           "json": os.path.join(workdir, "results.json"),
-           "plot": os.path.join(workdir, "probe_vs_n.png")}
-  with open(paths["markdown"], "w") as f:
-    f.write(f"Command: `{command}`\n\n{table}\n")
-  with open(paths["json"], "w") as f:
-    json.dump({"command": command, "seeds": list(seeds), "summary": summary,
-               "runs": runs, "config": json.loads(config.to_json())}, f,
-              indent=2)
-  _plot(summary, ns, paths["plot"])
-  return study.StudyResult(table_markdown=table, summary=summary, paths=paths)
+  result = study.write_results(
+      workdir, table, seeds, summary, config, command,
+      extra_paths={"plot": os.path.join(workdir, "probe_vs_n.png")},
+      runs=runs)
+  _plot(summary, ns, result.paths["plot"])
+  return result
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:
