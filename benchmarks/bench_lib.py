@@ -18,7 +18,7 @@ import argparse
 
 from common import config as config_lib
 from common import harness
-from common import sharding
+from common.core import sharding
 
 
 # data name -> (image shape, classes, training-set size)

@@ -60,8 +60,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from common import optim
-from common import sharding as sharding_lib
+from common.core import optim
+from common.core import sharding as sharding_lib
 
 PyTree = Any
 HParams = dict[str, jax.Array]

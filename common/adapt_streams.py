@@ -23,7 +23,7 @@ import jax
 import ml_collections as mlc
 import numpy as np
 
-from common import checkpoint as checkpoint_lib
+from common.core import checkpoint as checkpoint_lib
 from common import config as config_lib
 from common import harness
 from common import loop

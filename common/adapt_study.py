@@ -38,8 +38,8 @@ import numpy as np
 from common import adapt
 from common import adapt_streams
 from common import config as config_lib
-from common import sharding as sharding_lib
-from common import study as study_lib
+from common.core import sharding as sharding_lib
+from common.study import engine as study_lib
 
 PROTOCOLS = ("reset", "continual", "lifelong", "openset")
 CORRUPTIONS = (

@@ -1,89 +1,83 @@
-"""Configs: the harness's base ConfigDict, loading, overrides and checks.
+"""Configs: loading, typed overrides, declared ranges and fingerprints.
 
-Every experiment's `config.py` starts from `base_config()` and changes
-values; the result is locked, so a misspelt key fails with the list of valid
-keys and a wrong type fails with the expected type (ml_collections' own
-messages, which we keep).
+This module is a leaf: it imports nothing else from `common`, so every layer
+may use it. The *schemas* live with the protocols that read them: a protocol's
+`base_config()` (for example `common.protocols.supervised.base_config`) holds
+exactly the keys it reads, so a key that no part of the run reads does not
+exist and an override of it fails. Experiment configs start from their
+protocol's base and are locked: a misspelt key fails with the valid keys and
+a suggestion, a wrong type with the expected type, and a value outside its
+declared range with the field, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import difflib
+import hashlib
 import importlib.util
+import json
+import math
 import os
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import ml_collections as mlc
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def base_config() -> mlc.ConfigDict:
-  """All keys the harness reads, with defaults; experiments override."""
+class ConfigError(ValueError):
+  """A config, override or flag is not valid; the message says why."""
+
+
+def core_config() -> mlc.ConfigDict:
+  """The keys every protocol has: identity, seed, study and smoke."""
   c = mlc.ConfigDict()
   c.experiment = ""            # paper id, e.g. "ps_kd"
-  # Module with the experiment's own study runner (see common/runners.py),
-  # e.g. "common.adapt_study" or "experiments.qarl.run"; "" = the shared
-  # classification study (common/study.py) over `common.loop.train`.
-  c.runner = ""
-  # Module with `evaluate(setup, state) -> dict[str, float]` replacing the
-  # classification metrics of the loop's evaluations (e.g. disentanglement
-  # metrics of an autoencoder); "" = `common.harness.classification_eval`.
-  c.evaluator = ""
+  c.protocol = "supervised"    # a registered protocol (common.protocols)
   c.seed = 0
-  c.data = mlc.ConfigDict(dict(
-      name="digits", data_dir="", train_split="train", eval_split="test",
-      image_size=0,            # >0: host-resize variable-size images
-      label_key="",            # "" = the dataset's supervised label
-      crop_padding=0, flip=False,
-      mean=(0.5,), std=(0.5,),
-      # Label ids to keep in every split, relabelled 0..k-1 in this order
-      # (e.g. known classes of an open-set protocol); () keeps all.
-      classes=()))
-  c.model = mlc.ConfigDict(dict(name="small_cnn", dtype="float32"))
-  c.model.kwargs = mlc.ConfigDict()   # extra model constructor arguments
-  c.method = mlc.ConfigDict(dict(name="cross_entropy"))
-  c.method.cross_entropy = mlc.ConfigDict(dict(label_smoothing=0.0))
-  c.optim = mlc.ConfigDict(dict(
-      name="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4,
-      weight_decay_mask="all", b1=0.9, b2=0.999, eps=1e-8,
-      clip_grad_norm=0.0,
-      clip_value=1.0))         # element-wise clip (adamw_split only)
-  c.schedule = mlc.ConfigDict(dict(
-      name="piecewise", learning_rate=0.1, warmup_epochs=0.0,
-      boundaries_epochs=(), decay_factor=0.1))
-  c.train = mlc.ConfigDict(dict(
-      batch_size=128,          # global, over all devices and hosts
-      num_epochs=10,
-      steps=-1,                # >0 overrides num_epochs
-      eval_batch_size=512,
-      log_every_steps=50,
-      eval_every_epochs=1,     # 0: only at the end
-      checkpoint_every_steps=1000,
-      keep_checkpoints=2,
-      # Global grad/param norms in the metrics: one reduction per leaf,
-      # ~7% of a PreAct-ResNet-18 step at batch 128 on an H200.
-      log_norms=False,
-      tensorboard=True))
-  # A study runs several arms (label -> overrides) over several seeds.
+  # A study runs every arm (label -> comma-separated overrides) over seeds.
   c.study = mlc.ConfigDict(dict(seeds=(0,), metrics=("error", "nll", "ece")))
   c.study.arms = mlc.ConfigDict()
+  c.study.metric_labels = mlc.ConfigDict()   # metric -> column label
+  c.study.formats = mlc.ConfigDict()   # metric -> format spec, e.g. ".4f"
   c.study.paper = mlc.ConfigDict()    # arm label -> {metric: paper's number}
   c.study.paper_source = ""
+  c.study.plots = ()           # eval metrics plotted against epoch
+  c.study.tables = ()          # extra tables (see common.study.tables)
+  c.study.artifacts = ""       # "module:function(config, workdir, runs)"
+  c.study.name = "results"     # results/<name>.md in the experiment folder
   c.smoke = mlc.ConfigDict(dict(enabled=False, steps=3))
   return c
 
 
+# Keys that may change between a run and its resumption, and that do not
+# enter the fingerprint of a result (logging, paths, study bookkeeping).
+RESUME_MAY_CHANGE = ("train.log_every_steps", "train.checkpoint_every_steps",
+                     "train.keep_checkpoints", "train.tensorboard",
+                     "train.log_norms", "train.eval_batch_size",
+                     "data.data_dir", "study.", "smoke.")
+
+
+# ------------------------------------------------------------------ loading
 def load_config(spec: str) -> mlc.ConfigDict:
-  """Loads `path/to/config.py[:arg]` like absl's `--config` flag, locked."""
+  """Loads `path/to/config.py[:variant]` like absl's `--config`, locked."""
   path, _, arg = spec.partition(":")
   if not os.path.isabs(path) and not os.path.exists(path):
     path = os.path.join(REPO_ROOT, path)
   if not os.path.exists(path):
-    raise FileNotFoundError(f"config file {path!r} does not exist")
+    raise ConfigError(f"config file {path!r} does not exist")
   module_spec = importlib.util.spec_from_file_location("_regjax_config", path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
+  variants = getattr(module, "VARIANTS", None)
+  if arg and variants is not None and arg not in variants:
+    close = difflib.get_close_matches(arg, variants, n=1)
+    raise ConfigError(
+        f"{os.path.relpath(path, REPO_ROOT)} has no variant {arg!r}"
+        + (f" (did you mean {close[0]!r}?)" if close else "")
+        + f"; allowed variants: {', '.join(variants)}")
   config = module.get_config(arg) if arg else module.get_config()
   config.lock()
   return config
@@ -92,7 +86,7 @@ def load_config(spec: str) -> mlc.ConfigDict:
 def parse_override(text: str) -> tuple[str, str]:
   key, sep, value = text.partition("=")
   if not sep or not key.strip():
-    raise ValueError(f"override {text!r} must look like key.path=value")
+    raise ConfigError(f"override {text!r} must look like key.path=value")
   return key.strip(), value.strip()
 
 
@@ -121,62 +115,152 @@ def _coerce(current: Any, raw: str, key: str) -> Any:
     return (value,)
   elif current is None:
     return value
-  raise TypeError(f"config key {key!r} expects {type(current).__name__} "
-                  f"(current value {current!r}); got {raw!r}")
+  raise ConfigError(f"config key {key!r} expects {type(current).__name__} "
+                    f"(current value {current!r}); got {raw!r}")
+
+
+def _child(node: mlc.ConfigDict, part: str, path: str) -> Any:
+  """`node[part]`, or a ConfigError naming the valid keys at that level."""
+  if not isinstance(node, mlc.ConfigDict):
+    raise ConfigError(f"config key {path!r}: {path.rsplit('.', 1)[0]!r} is a "
+                      f"value, not a section")
+  if part not in node:
+    keys = sorted(node.keys())
+    close = difflib.get_close_matches(part, keys, n=1)
+    raise ConfigError(
+        f"unknown config key {path!r}"
+        + (f" (did you mean {close[0]!r}?)" if close else "")
+        + f"; valid keys here: {', '.join(keys)}")
+  return node[part]
 
 
 def apply_overrides(config: mlc.ConfigDict,
-                    overrides: Iterable[str] | dict[str, Any]
+                    overrides: Iterable[str] | Mapping[str, Any]
                     ) -> mlc.ConfigDict:
   """Returns a locked copy of `config` with `key.path=value` overrides.
 
-  Unknown keys raise with the valid keys at that level (ml_collections'
-  message); values are parsed to the type of the field they replace.
+  Unknown keys raise `ConfigError` with the valid keys at that level and a
+  suggestion; string values are parsed to the type of the field they
+  replace.
   """
   config = config.copy_and_resolve_references()  # deep copy
   config.lock()
-  items = (overrides.items() if isinstance(overrides, dict)
+  items = (overrides.items() if isinstance(overrides, Mapping)
            else (parse_override(o) for o in overrides))
   for key, raw in items:
     node = config
     *parents, leaf = key.split(".")
-    for part in parents:
-      node = getattr(node, part)
-    current = getattr(node, leaf)  # AttributeError lists the valid keys
+    for i, part in enumerate(parents):
+      node = _child(node, part, ".".join(parents[:i + 1]))
+    current = _child(node, leaf, key)
     value = _coerce(current, raw, key) if isinstance(raw, str) else raw
-    setattr(node, leaf, value)
+    try:
+      setattr(node, leaf, value)
+    except TypeError as e:
+      raise ConfigError(f"config key {key!r}: {e}") from e
   return config
 
 
-def validate(config: mlc.ConfigDict) -> None:
-  """Cross-field checks that the type system of ConfigDict cannot do.
+# ------------------------------------------------------- declared ranges
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """A check of one config value: `test(v)` True when allowed."""
+  allowed: str                    # e.g. "an int >= 1"
+  test: Callable[[Any], bool]
 
-  A config with its own `runner` is checked by the runner's `validate`
-  (which may call `validate_training` for the harness's sections).
+
+def _num(v: Any) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool) and (
+      math.isfinite(v))
+
+
+def at_least(lo: float, integer: bool = False) -> Rule:
+  kind = "an int" if integer else "a number"
+  return Rule(f"{kind} >= {lo:g}", lambda v: _num(v) and v >= lo and (
+      not integer or isinstance(v, int)))
+
+
+def greater_than(lo: float, integer: bool = False) -> Rule:
+  kind = "an int" if integer else "a number"
+  return Rule(f"{kind} > {lo:g}", lambda v: _num(v) and v > lo and (
+      not integer or isinstance(v, int)))
+
+
+def between(lo: float, hi: float) -> Rule:
+  return Rule(f"a number in [{lo:g}, {hi:g}]",
+              lambda v: _num(v) and lo <= v <= hi)
+
+
+def one_of(*values: Any) -> Rule:
+  return Rule(f"one of {list(values)}", lambda v: v in values)
+
+
+def each(rule: Rule) -> Rule:
+  return Rule(f"a tuple whose items are each {rule.allowed}",
+              lambda v: isinstance(v, tuple) and all(rule.test(x) for x in v))
+
+
+def nonempty_tuple() -> Rule:
+  return Rule("a non-empty tuple", lambda v: isinstance(v, tuple) and bool(v))
+
+
+def lookup(config: mlc.ConfigDict, path: str) -> Any:
+  node = config
+  for i, part in enumerate(path.split(".")):
+    node = _child(node, part, ".".join(path.split(".")[:i + 1]))
+  return node
+
+
+def check_rules(config: mlc.ConfigDict, rules: Mapping[str, Rule]) -> None:
+  """Raises `ConfigError` for the first field outside its declared range.
+
+  Rules for sections the config does not have are skipped (a rule of the
+  supervised schema does not apply to a config without that section).
   """
-  if config.runner:
-    from common import runners  # pylint: disable=g-import-not-at-top
-    runner = runners.get_runner(config)
-    if hasattr(runner, "validate"):
-      runner.validate(config)
-      return
-  validate_training(config)
+  for path, rule in rules.items():
+    try:
+      value = lookup(config, path)
+    except ConfigError:
+      continue
+    if not rule.test(value):
+      raise ConfigError(f"config.{path}={value!r} is not allowed: expected "
+                        f"{rule.allowed}")
 
 
-def validate_training(config: mlc.ConfigDict) -> None:
-  """Checks of the sections the shared train step reads."""
-  from common import method as method_lib  # pylint: disable=g-import-not-at-top
-  name = config.method.name
-  if name not in method_lib.method_names():
-    raise ValueError(f"config.method.name={name!r} is not a registered "
-                     f"method; registered: {method_lib.method_names()}")
-  if name not in config.method:
-    raise ValueError(f"config.method has no section for {name!r}; add "
-                     f"config.method.{name} = ConfigDict(...) with its "
-                     f"hyperparameters")
-  if config.train.batch_size <= 0 or config.train.eval_batch_size <= 0:
-    raise ValueError("train.batch_size and train.eval_batch_size must be > 0")
-  if config.train.num_epochs <= 0 and config.train.steps <= 0:
-    raise ValueError("set train.num_epochs > 0 or train.steps > 0")
-  if len(config.data.mean) != len(config.data.std):
-    raise ValueError("data.mean and data.std must have the same length")
+# ------------------------------------------------------------ fingerprint
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, Mapping):
+      out.update(flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def comparable(config: mlc.ConfigDict,
+               may_change: tuple[str, ...] = RESUME_MAY_CHANGE
+               ) -> dict[str, Any]:
+  """The flattened config without the keys that may change (JSON types)."""
+  flat = flatten(json.loads(config.to_json()))
+  return {k: v for k, v in sorted(flat.items())
+          if not k.startswith(may_change)}
+
+
+def fingerprint(config: mlc.ConfigDict,
+                may_change: tuple[str, ...] = RESUME_MAY_CHANGE) -> str:
+  """A short stable hash of everything that determines a run's result."""
+  blob = json.dumps(comparable(config, may_change), sort_keys=True)
+  return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any],
+                limit: int = 10) -> list[str]:
+  """Lines `key: saved X, now Y` for the keys whose values differ."""
+  keys = [k for k in sorted(set(saved) | set(current))
+          if saved.get(k) != current.get(k)]
+  lines = [f"  {k}: saved {saved.get(k)!r}, now {current.get(k)!r}"
+           for k in keys[:limit]]
+  if len(keys) > limit:
+    lines.append(f"  ... {len(keys) - limit} more")
+  return lines

@@ -29,7 +29,7 @@ def tfds_data_dir(tmp_path_factory):
 def jax_compilation_cache(tmp_path_factory):
   """Tests build the same steps many times: share compilations (and with
   the subprocesses of CLI / multi-device tests, via REGJAX_JAX_CACHE)."""
-  from common import sharding  # pylint: disable=g-import-not-at-top
+  from common.core import sharding  # pylint: disable=g-import-not-at-top
   path = str(tmp_path_factory.mktemp("jax_cache"))
   os.environ["REGJAX_JAX_CACHE"] = path
   sharding.enable_compilation_cache(path)
@@ -75,7 +75,8 @@ _TRAIN_SCRIPT = """
 import json, sys
 import jax
 sys.path.insert(0, {root!r})
-from common import config as config_lib, loop, logging_utils
+from common import config as config_lib, loop
+from common.core import logging_utils
 from tests.conftest import tiny_config
 config = {config_expr}
 result = loop.train(config, sys.argv[1], show_progress=False)

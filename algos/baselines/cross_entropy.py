@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from common import method as method_lib
+from common.core import method as method_lib
 
 
 def soft_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
@@ -53,7 +53,7 @@ METHOD = method_lib.Method(
 )
 
 
-@method_lib.register("cross_entropy")
-def make(apply_fn) -> method_lib.Method:
-  del apply_fn  # a single forward pass, done by the harness
+@method_lib.register_method("cross_entropy")
+def make(config: dict) -> method_lib.Method:
+  del config  # a single forward pass, done by the harness
   return METHOD

@@ -10,13 +10,13 @@ and the "quantization off" ablation.
 from __future__ import annotations
 
 from algos.disentanglement import qlae
-from common import method as method_lib
+from common.core import method as method_lib
 
 
-@method_lib.register("ae")
-def make(apply_fn: method_lib.ApplyFn) -> method_lib.Method:
+@method_lib.register_method("ae")
+def make(config: dict) -> method_lib.Method:
   """Mean sigmoid BCE; hparam `target_scale` (traced)."""
-  del apply_fn
+  del config
 
   def loss(hparams, method_state, outputs, batch, params, rng):
     del params, rng

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from algos.disentanglement import qlae
-from common import method as method_lib
+from common.core import method as method_lib
 
 _LOG_2PI = jnp.log(2.0 * jnp.pi)
 
@@ -50,10 +50,10 @@ def tc_decomposition(z: jax.Array, mu: jax.Array, sigma: jax.Array,
           log_prod_qzk - log_pz)
 
 
-@method_lib.register("beta_tcvae")
-def make(apply_fn: method_lib.ApplyFn) -> method_lib.Method:
+@method_lib.register_method("beta_tcvae")
+def make(config: dict) -> method_lib.Method:
   """BCE_mean + (alpha MI + beta TC + gamma DWKL) / x_dim."""
-  del apply_fn
+  del config
 
   def hparams(config, run):
     hp = method_lib.default_hparams(config, run)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from algos.disentanglement import qlae
-from common import method as method_lib
+from common.core import method as method_lib
 
 
 def gaussian_kl(mu: jax.Array, sigma: jax.Array) -> jax.Array:
@@ -29,10 +29,10 @@ def gaussian_kl(mu: jax.Array, sigma: jax.Array) -> jax.Array:
                  axis=-1)
 
 
-@method_lib.register("beta_vae")
-def make(apply_fn: method_lib.ApplyFn) -> method_lib.Method:
+@method_lib.register_method("beta_vae")
+def make(config: dict) -> method_lib.Method:
   """BCE_mean + beta * KL / x_dim; hparams `beta`, `target_scale`."""
-  del apply_fn
+  del config
 
   def loss(hparams, method_state, outputs, batch, params, rng):
     del params, rng

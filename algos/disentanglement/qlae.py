@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from common import method as method_lib
+from common.core import method as method_lib
 
 PyTree = Any
 
@@ -107,11 +107,11 @@ def _require(outputs: dict[str, jax.Array], keys: tuple[str, ...],
         f"model.kwargs.latent={latent!r}")
 
 
-@method_lib.register("qlae")
-def make(apply_fn: method_lib.ApplyFn) -> method_lib.Method:
+@method_lib.register_method("qlae")
+def make(config: dict) -> method_lib.Method:
   """The QLAE objective; hparams `quantization`, `commitment`,
   `target_scale` (all traced)."""
-  del apply_fn
+  del config
 
   def loss(hparams, method_state, outputs, batch, params, rng):
     del params, rng

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from algos.baselines import cross_entropy
-from common import method as method_lib
+from common.core import method as method_lib
 
 
 def alpha_at(epoch: jax.Array, alpha_T: jax.Array,
@@ -138,7 +138,7 @@ METHOD = method_lib.Method(name="ps_kd", init=init, loss=loss,
                            hparams=hparams)
 
 
-@method_lib.register("ps_kd")
-def make(apply_fn) -> method_lib.Method:
-  del apply_fn  # PS-KD needs no extra forward pass
+@method_lib.register_method("ps_kd")
+def make(config: dict) -> method_lib.Method:
+  del config  # no static choices
   return METHOD

@@ -26,14 +26,14 @@ import optax
 from algos.geometry import laplace_beltrami as lb
 from algos.ot import eot_fmaps
 from algos.ot import eot_fmaps_net
-from common import checkpoint
+from common.core import checkpoint
 from common import config as config_lib
-from common import logging_utils
-from common import optim
-from common import study
+from common.core import logging_utils
+from common.core import optim
+from common.study import engine as study
 from common.data import meshes
 from common.data import meshes_synthetic
-from common.train_state import TrainState
+from common.core.train_state import TrainState
 
 
 def validate(config: mlc.ConfigDict) -> None:

@@ -35,12 +35,12 @@ from ott import datasets as ott_datasets
 from ott.tools.gaussian_mixture import gaussian
 
 from algos.ot import monge_gap
-from common import checkpoint as checkpoint_lib
+from common.core import checkpoint as checkpoint_lib
 from common import config as config_lib
-from common import logging_utils
-from common import sharding as sharding_lib
-from common import study as study_lib
-from common.train_state import TrainState
+from common.core import logging_utils
+from common.core import sharding as sharding_lib
+from common.study import engine as study_lib
+from common.core.train_state import TrainState
 
 METRICS = ("fit", "map_cost", "ot_cost", "cost_gap", "map_error")
 

@@ -1,0 +1,9 @@
+"""Experiment folder of `ostta_woc`: Towards Open-Set Test-Time Adaptation Utilizing the Wisdom of Crowds in Entropy Minimization.
+
+`STATUS`, `NOTE` and `ALGOS` are read (without importing) by
+`common.papers` for `regjax list` and WORKSPACE.md's table.
+"""
+
+STATUS = 'implemented'
+ALGOS = 'algos/tta/ostta_woc.py'
+NOTE = ("digits_c open-set, 3 seeds x 10 rounds: not reproduced; selection 51.1% vs Tent 39.1% error in round 10 (23.7 vs 15.6% with the diversity term)")

@@ -18,7 +18,7 @@ Examples:
       --config.data.data_dir=/data/tfds --seeds=0
 """
 
-from common import config as config_lib
+from common.protocols import supervised
 
 # lgcnsai/PS-KD-Pytorch README, "Results on CIFAR-100", PreAct ResNet-18.
 # The official ECE (utils/metric.py, metric_ece_aurc_eaurc) uses bin_size
@@ -37,9 +37,7 @@ VARIANTS = ("digits", "digits_small", "cifar100")
 
 
 def get_config(variant: str = "digits"):
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown ps_kd variant {variant!r}; allowed: {VARIANTS}")
-  c = config_lib.base_config()
+  c = supervised.base_config()
   c.experiment = "ps_kd"
   c.method.name = "ps_kd"
   c.method.ps_kd = dict(alpha_T=0.8, table_dtype="float32")
@@ -54,6 +52,7 @@ def get_config(variant: str = "digits"):
   c.study.paper = _PAPER_CIFAR100
   c.study.paper_source = ("lgcnsai/PS-KD-Pytorch README, CIFAR-100, "
                           "PreAct-ResNet-18 (ECE with 10 bins)")
+  c.study.plots = ("error", "nll", "ece")
 
   if variant.startswith("digits"):
     c.data.update(name="digits", crop_padding=1, flip=False,

@@ -33,10 +33,10 @@ import numpy as np
 
 from algos.rl import adversarial_sac as asac
 from algos.rl import qarl
-from common import checkpoint as checkpoint_lib
+from common.core import checkpoint as checkpoint_lib
 from common import config as config_lib
-from common import logging_utils
-from common import study as study_lib
+from common.core import logging_utils
+from common.study import engine as study_lib
 from common.envs import base as envs
 
 METHODS = ("sac", "rarl", "qarl_linear", "qarl")

@@ -29,7 +29,7 @@ Examples:
 
 import ml_collections as mlc
 
-from common import config as config_lib
+from common.protocols import supervised
 
 VARIANTS = ("dsprites_small", "dsprites", "shapes3d")
 
@@ -60,21 +60,20 @@ _ARMS = {
 
 
 def get_config(variant: str = "dsprites_small"):
-  if variant not in VARIANTS:
-    raise ValueError(f"unknown qlae variant {variant!r}; allowed: {VARIANTS}")
-  c = config_lib.base_config()
+  c = supervised.base_config()
   c.experiment = "qlae"
-  c.runner = "experiments.qlae.runner"
-  c.evaluator = "common.disentanglement"
+  c.eval.name = "disentanglement"
   c.method.name = "qlae"
   c.method.qlae = dict(quantization=0.01, commitment=0.01, target_scale=255.0)
   c.method.ae = dict(target_scale=255.0)
   c.method.beta_vae = dict(beta=3.0, target_scale=255.0)
   c.method.beta_tcvae = dict(alpha=1.0, beta=3.0, gamma=1.0,
                              target_scale=255.0)
+  # Biases and the latent codebooks get plain Adam (no decay, no clip).
   c.optim.update(name="adamw_split", weight_decay=0.1, clip_value=1.0,
                  b1=0.9, b2=0.999, eps=1e-8, clip_grad_norm=0.0,
-                 weight_decay_mask="all")
+                 weight_decay_mask="all",
+                 plain_param_names=("bias", "codebook"))
   c.schedule.update(name="constant", learning_rate=1e-3)
   c.model.name = "autoencoder"
   c.disentanglement = mlc.ConfigDict(dict(max_eval_examples=0,
@@ -82,6 +81,11 @@ def get_config(variant: str = "dsprites_small"):
   c.study.arms = _ARMS
   c.study.metrics = ("infom", "infoe", "infoc", "dci_d", "dci_c", "dci_i",
                      "mse", "bce")
+  c.study.metric_labels = dict(
+      infom="InfoM", infoe="InfoE", infoc="InfoC", dci_d="DCI-D",
+      dci_c="DCI-C", dci_i="DCI-I", mse="MSE", bce="BCE")
+  c.study.formats = dict(mse=".4f", bce=".4f")
+  c.study.artifacts = "experiments.qlae.figures:artifacts"
   c.study.paper_source = ""   # no table values checked: see the README
   if variant == "dsprites_small":
     c.data.update(name="dsprites_gen/small", train_split="train",

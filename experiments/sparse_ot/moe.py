@@ -37,7 +37,7 @@ import numpy as np
 import optax
 
 from algos.ot import sparse_ot
-from common import sharding as sharding_lib
+from common.core import sharding as sharding_lib
 from common.data import sources
 
 PATCH = 4

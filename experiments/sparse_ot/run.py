@@ -35,8 +35,8 @@ import ot as pot  # POT, only for the exact-OT reference line
 
 from algos.ot import sparse_ot
 from common import config as config_lib
-from common import sharding as sharding_lib
-from common import study as study_lib
+from common.core import sharding as sharding_lib
+from common.study import engine as study_lib
 from experiments.sparse_ot import moe as moe_lib
 
 

@@ -31,10 +31,10 @@ from sklearn import linear_model
 
 from algos.ot import wdm
 from common import config as config_lib
-from common import logging_utils
-from common import optim
-from common import sharding as sharding_lib
-from common import study
+from common.core import logging_utils
+from common.core import optim
+from common.core import sharding as sharding_lib
+from common.study import engine as study
 
 
 def validate(config: mlc.ConfigDict) -> None:

@@ -10,8 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from common import checkpoint as checkpoint_lib
-from common import logging_utils
+from common.core import checkpoint as checkpoint_lib
+from common.core import logging_utils
 from common import loop
 from tests.conftest import tiny_config
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk_metrics
 
-from common import metrics
+from common.eval import metrics
 
 # Four examples, two classes. Confidences 0.95 (right), 0.91 (wrong),
 # 0.65 (wrong), 0.55 (right).

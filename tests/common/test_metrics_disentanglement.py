@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import metrics_disentanglement as md
+from common.eval import metrics_disentanglement as md
 
 
 def _grid_sources():

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from common import models
-from common import optim
+from common.core import optim
 
 
 def _params():

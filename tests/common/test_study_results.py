@@ -7,7 +7,7 @@ import os
 
 import ml_collections as mlc
 
-from common import study
+from common.study import engine as study
 
 
 def test_write_results_files_and_paths(tmp_path):

@@ -11,9 +11,9 @@ import pytest
 
 from common import config as config_lib
 from common import loop
-from common import optim
-from common import sharding
-from common import train_step as train_step_lib
+from common.core import optim
+from common.core import sharding
+from common.core import train_step as train_step_lib
 from common.data import loader
 from tests.conftest import tiny_config
 

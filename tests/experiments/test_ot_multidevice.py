@@ -29,7 +29,7 @@ _SCRIPT = textwrap.dedent("""
     from jax.flatten_util import ravel_pytree
     sys.path.insert(0, {root!r})
     from common import config as config_lib
-    from common import logging_utils
+    from common.core import logging_utils
     workdir = sys.argv[1]
     flat = lambda tree: np.asarray(ravel_pytree(tree)[0]).tolist()
     out = {{"devices": jax.device_count(), "seconds": {{}}}}

@@ -10,7 +10,7 @@ import numpy as np
 from algos.disentanglement import beta_tcvae
 from algos.disentanglement import beta_vae
 from algos.disentanglement import qlae
-from common import method as method_lib
+from common.core import method as method_lib
 from common import models
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from algos.baselines import cross_entropy
 from algos.distillation import ps_kd
-from common import method as method_lib
+from common.core import method as method_lib
 
 
 def _batch(rng, b=6, c=5):

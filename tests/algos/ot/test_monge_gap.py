@@ -10,7 +10,7 @@ import ot  # POT: test-only oracle
 
 from algos.ot import monge_gap
 from common import config as config_lib
-from common import logging_utils
+from common.core import logging_utils
 
 
 def _cloud(seed, n=64):

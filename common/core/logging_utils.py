@@ -61,5 +61,29 @@ class MetricWriter:
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:
+  """The records of a JSON-lines file.
+
+  A last line cut short by a kill mid-write is dropped (the run resumes
+  from a checkpoint before it anyway); a bad line elsewhere raises.
+  """
   with open(path, encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [line for line in f if line.strip()]
+  records = []
+  for i, line in enumerate(lines):
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError as e:
+      if i == len(lines) - 1:
+        break
+      raise ValueError(f"{path} line {i + 1} is not JSON ({e}); the log is "
+                       "corrupt: move it away to resume") from e
+  return records
+
+
+def truncate_jsonl(path: str, last_step: int) -> None:
+  """Drops records past `last_step` (left by an interrupted run)."""
+  if not os.path.exists(path):
+    return
+  kept = [r for r in read_jsonl(path) if r["step"] <= last_step]
+  with open(path, "w", encoding="utf-8") as f:
+    f.writelines(json.dumps(r) + "\n" for r in kept)

@@ -1,7 +1,7 @@
 """Evaluating autoencoders for disentanglement: metrics hook and figures.
 
-`evaluate(setup, state)` is an evaluator for `config.evaluator =
-"common.disentanglement"` (see `common.harness.evaluate`): it encodes the
+`evaluate(setup, state)` is the evaluator `config.eval.name =
+"disentanglement"` (see `common.eval.evaluators`): it encodes the
 eval split, reads the ground-truth factors (every `label_*` ClassLabel
 feature, as TFDS `dsprites` / `shapes3d` and the in-repo `dsprites_gen`
 name them) and returns InfoM/InfoE/InfoC, DCI and reconstruction BCE/MSE
@@ -31,13 +31,10 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 import tensorflow_datasets as tfds
 
-from common import metrics_disentanglement as md
-from common import train_step as train_step_lib
+from common.eval import evaluators
+from common.eval import metrics_disentanglement as md
 
 _CACHE: dict[tuple, dict[str, Any]] = {}
-# The most recent `evaluate` call: (setup, state, result). A study draws its
-# figures from it right after training instead of rebuilding the harness.
-_LAST: dict[str, Any] = {}
 _SUBSET_SEED = 20230228
 
 
@@ -102,9 +99,9 @@ def load_factors(name: str, split: str, data_dir: str | None,
 
 
 @functools.lru_cache(maxsize=None)
-def _apply_fn(model, input_spec):
+def _apply_fn(model, preprocess):
   def apply(params, model_state, images):
-    x = train_step_lib.preprocess(images, input_spec, None)
+    x = preprocess({preprocess.input_key: images}, None)
     return model.apply({"params": params, **model_state}, x, train=False)
   return jax.jit(apply)
 
@@ -119,7 +116,7 @@ def _decode_fn(model):
 
 def encode_all(s, state, images: np.ndarray) -> dict[str, np.ndarray]:
   """Model outputs of every image, batched by `train.eval_batch_size`."""
-  apply = _apply_fn(s.model, s.input_spec)
+  apply = _apply_fn(s.model, s.parts.preprocess)
   size = s.config.train.eval_batch_size
   parts = []
   for start in range(0, len(images), size):
@@ -177,20 +174,10 @@ def compute(s, state, full: bool = True) -> dict[str, Any]:
           "data": data, "outputs": outputs}
 
 
+@evaluators.register_evaluator("disentanglement")
 def evaluate(s, state) -> dict[str, float]:
-  """The evaluator hook: disentanglement + reconstruction metrics."""
-  result = compute(s, state)
-  _LAST.clear()
-  _LAST.update(setup=s, state=state, result=result)
-  return result["metrics"]
-
-
-def last_evaluation(config) -> tuple[Any, Any, dict[str, Any]] | None:
-  """`(setup, state, result)` of the last `evaluate` of `config` (the same
-  object), or None."""
-  if _LAST and _LAST["setup"].config is config:
-    return _LAST["setup"], _LAST["state"], _LAST["result"]
-  return None
+  """The evaluator: disentanglement + reconstruction metrics."""
+  return compute(s, state)["metrics"]
 
 
 def write_figures(s, state, outdir: str, title: str = "",

@@ -19,9 +19,6 @@ import jax.numpy as jnp
 import optax
 
 _OPTIMIZERS = ("sgd", "adamw", "adamw_split")
-# Leaves of these names (anywhere in the path) are not decayed or clipped by
-# `adamw_split`: biases and learned latent codebooks (QLAE's split).
-_PLAIN_ADAM_NAMES = ("bias", "codebook")
 _SCHEDULES = ("constant", "piecewise", "cosine")
 _WD_MASKS = ("all", "kernels")
 
@@ -31,36 +28,41 @@ def _kernel_mask(params):
   return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
-def split_param_labels(params):
-  """`adamw_split`'s groups: "plain" for biases and codebooks, else "decayed".
+def split_param_labels(params, plain_names: tuple[str, ...] = ("bias",)):
+  """`adamw_split`'s groups: "plain" for leaves named in `plain_names`.
 
   Args:
     params: a parameter pytree (nested dicts, as flax makes them).
+    plain_names: a leaf whose path contains one of these names is "plain"
+      (no decay, no clipping), e.g. ("bias", "codebook") for QLAE
+      (`config.optim.plain_param_names`).
 
   Returns:
     The same structure with a label string per leaf.
   """
   def label(path, _):
     names = {getattr(k, "key", getattr(k, "name", None)) for k in path}
-    return "plain" if names & set(_PLAIN_ADAM_NAMES) else "decayed"
+    return "plain" if names & set(plain_names) else "decayed"
   return jax.tree_util.tree_map_with_path(label, params)
 
 
 @functools.lru_cache(maxsize=None)
 def make_optimizer(name: str, nesterov: bool = False,
                    weight_decay_mask: str = "all",
-                   clip_grad_norm: bool = False
+                   clip_grad_norm: bool = False,
+                   plain_param_names: tuple[str, ...] = ("bias",)
                    ) -> optax.GradientTransformation:
   """Builds the (cached, so `jit` reuses compilations) optimizer structure.
 
   SGD matches `torch.optim.SGD(momentum, nesterov, weight_decay)`: the decay
   is added to the gradient before momentum, no dampening.
 
-  `adamw_split` is the optimizer of latent quantization (Hsu et al. 2023,
-  kylehkhsu/latent_quantization `models/ae.py`): weights get element-wise
-  gradient clipping to the traced `clip_value` then AdamW with the traced
-  `weight_decay`; biases and codebooks (`split_param_labels`) get plain Adam
-  (no decay, no clipping), both at the same learning rate.
+  `adamw_split` splits the parameters in two groups (as latent
+  quantization, Hsu et al. 2023, kylehkhsu/latent_quantization
+  `models/ae.py`): weights get element-wise gradient clipping to the traced
+  `clip_value` then AdamW with the traced `weight_decay`; the leaves named in
+  `plain_param_names` (`split_param_labels`) get plain Adam (no decay, no
+  clipping), both at the same learning rate.
 
   Args:
     name: one of `sgd`, `adamw`, `adamw_split`.
@@ -69,6 +71,7 @@ def make_optimizer(name: str, nesterov: bool = False,
       `kernels` (only leaves with ndim > 1).
     clip_grad_norm: whether to clip the global gradient norm to the traced
       hyperparameter `clip_grad_norm`.
+    plain_param_names: `adamw_split`'s plain-Adam leaves (by name).
   """
   if name not in _OPTIMIZERS:
     raise ValueError(f"unknown optimizer {name!r}; allowed: {_OPTIMIZERS}")
@@ -104,7 +107,8 @@ def make_optimizer(name: str, nesterov: bool = False,
               optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps,
                           weight_decay=weight_decay)),
            "plain": optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)},
-          split_param_labels)
+          functools.partial(split_param_labels,
+                            plain_names=tuple(plain_param_names)))
     return optax.inject_hyperparams(adamw_split)(
         learning_rate=0.0, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
         clip_value=1.0)
@@ -178,9 +182,36 @@ def learning_rate_at(name: str, hp: dict[str, jax.Array],
   return lr * jnp.where(hp["warmup_steps"] > 0, warmup, 1.0)
 
 
+def _is_injected(node) -> bool:
+  # optax's inject_hyperparams state (InjectStatefulHyperparamsState in
+  # optax >= 0.2.3): a named tuple with the numbers in `hyperparams`.
+  return (isinstance(node, tuple) and hasattr(node, "_fields")
+          and "hyperparams" in node._fields and "inner_state" in node._fields)
+
+
 def set_hyperparams(opt_state, values: dict[str, jax.Array]):
-  """Returns `opt_state` with `inject_hyperparams`' numbers replaced."""
-  hyper = dict(opt_state.hyperparams)
-  for k, v in values.items():
-    hyper[k] = jnp.asarray(v, hyper[k].dtype)
-  return opt_state._replace(hyperparams=hyper)
+  """Returns `opt_state` with `inject_hyperparams`' numbers replaced.
+
+  The injected state may sit inside wrappers (`masked_optimizer`'s
+  `multi_transform`); every `InjectHyperparamsState` found is updated.
+  """
+  def replace(node):
+    if not _is_injected(node):
+      return node
+    hyper = dict(node.hyperparams)
+    for k, v in values.items():
+      hyper[k] = jnp.asarray(v, hyper[k].dtype)
+    return node._replace(hyperparams=hyper)
+  return jax.tree.map(replace, opt_state, is_leaf=_is_injected)
+
+
+def masked_optimizer(tx: optax.GradientTransformation, mask
+                     ) -> optax.GradientTransformation:
+  """`tx` on the leaves where `mask` is True, zero updates (and no
+  optimizer moments) on the others; `tx` itself when all are True."""
+  leaves = jax.tree.leaves(mask)
+  if all(leaves):
+    return tx
+  labels = jax.tree.map(lambda m: "train" if m else "frozen", mask)
+  return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
+                               labels)

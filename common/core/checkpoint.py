@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from common.train_state import TrainState
+from common.core.train_state import TrainState
 
 
 class CheckpointError(RuntimeError):

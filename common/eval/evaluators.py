@@ -1,0 +1,56 @@
+"""Evaluators: what a run measures on held-out data, chosen by name.
+
+`config.eval.name` picks one; the loop calls it every
+`train.eval_every_epochs` epochs and at the end:
+
+    @register_evaluator("classification")
+    def evaluate(setup, state) -> dict[str, float]: ...
+
+`setup` is the protocol's `Setup` (model, method, eval batches, jitted eval
+step, config); `state` the `TrainState`. Paper-specific evaluators (a
+linear probe, OT map errors, disentanglement scores) register the same way
+from `common/eval`, `algos/` or their experiment folder, and are found by
+scanning (`common.registry`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from common import registry
+from common.core import sharding as sharding_lib
+from common.eval import metrics as metrics_lib
+
+EVALUATORS = registry.Registry(
+    "evaluator", ("common.eval", "algos", "experiments"),
+    "register_evaluator")
+register_evaluator = EVALUATORS.register
+
+Evaluator = Callable[[Any, Any], dict[str, float]]
+
+
+def get_evaluator(name: str) -> Evaluator:
+  return EVALUATORS.get(name)
+
+
+@register_evaluator("classification")
+def classification(setup: Any, state: Any) -> dict[str, float]:
+  """Error, top-5, NLL, ECE, AURC... of `state` on the whole eval split."""
+  logits, labels, masks = [], [], []
+  for batch in setup.eval_batches():
+    out = setup.eval_step(state, batch, setup.hparams)
+    logits.append(sharding_lib.gather_to_host(out["logits"]))
+    labels.append(sharding_lib.gather_to_host(batch["label"]))
+    masks.append(sharding_lib.gather_to_host(batch["mask"]) if "mask" in batch
+                 else np.ones(len(labels[-1]), bool))
+  return metrics_lib.classification_metrics(
+      np.concatenate(logits), np.concatenate(labels), np.concatenate(masks))
+
+
+@register_evaluator("none")
+def no_metrics(setup: Any, state: Any) -> dict[str, float]:
+  """No held-out evaluation (the loop still logs training metrics)."""
+  del setup, state
+  return {}

@@ -1,0 +1,31 @@
+"""QLAE's figures: the study's artifacts hook (`study.artifacts`).
+
+For the first seed of every arm, restores the trained autoencoder from its
+checkpoint and draws the NMI heat-map (sources x latents) and the latent
+traversals (`common.eval.disentanglement.write_figures`) into
+`<study>/<arm>/figures/`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from common.eval import disentanglement
+from common.protocols import supervised
+
+
+def artifacts(configs: dict[str, Any], workdir: str,
+              runs: dict[str, dict[int, Any]]) -> dict[str, str]:
+  """`{"<arm>/nmi": path, "<arm>/traversals": path}` of the written PNGs."""
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  paths = {}
+  for arm, by_seed in runs.items():
+    seed = min(by_seed)
+    cfg = config_lib.apply_overrides(configs[arm], {"seed": seed})
+    s, state = supervised.restore(cfg, by_seed[seed].workdir)
+    written = disentanglement.write_figures(
+        s, state, os.path.join(workdir, arm, "figures"),
+        title=f"{arm} (seed {seed})")
+    paths.update({f"{arm}/{k}": v for k, v in written.items()})
+  return paths
