@@ -174,6 +174,34 @@ def _accumulate(parts: StepParts, hp, base_ctx, params, state: TrainState,
   return (loss_sum * norm, aux), scale(grads_sum)
 
 
+def optimizer_step(tx: optax.GradientTransformation, schedule_name: str,
+                   hparams: dict[str, Any], step: jax.Array, params: Any,
+                   opt_state: Any, grads: Any,
+                   apply_update: jax.Array | None = None, train: bool = True
+                   ) -> tuple[Any, Any, jax.Array]:
+  """THE optimizer update: `(params, opt_state, learning_rate)`.
+
+  The learning rate of `step` comes from the traced schedule numbers
+  (`hparams["schedule"]`) and is written, with `hparams["optim"]`, into the
+  optimizer's injected hyperparameters. `apply_update=False` (a traced
+  bool) keeps parameters and optimizer state (moments, count) unchanged.
+  The train step and the protocols with loops of their own (the RL
+  learners) update through this function only.
+  """
+  lr = optim.learning_rate_at(schedule_name, hparams["schedule"], step)
+  if not train:
+    return params, opt_state, lr
+  opt_in = optim.set_hyperparams(opt_state,
+                                 {"learning_rate": lr, **hparams["optim"]})
+  updates, new_opt = tx.update(grads, opt_in, params)
+  new_params = optax.apply_updates(params, updates)
+  if apply_update is None:
+    return new_params, new_opt, lr
+  keep = lambda new, old: jax.tree.map(
+      lambda n, o: jnp.where(apply_update, n, o), new, old)
+  return keep(new_params, params), keep(new_opt, opt_state), lr
+
+
 def train_step_fn(state: TrainState, batch: Batch, hparams: dict[str, Any],
                   *, parts: StepParts
                   ) -> tuple[TrainState, dict[str, jax.Array], Batch]:
@@ -195,20 +223,10 @@ def train_step_fn(state: TrainState, batch: Batch, hparams: dict[str, Any],
     (loss, aux), grads = _grad_one(parts, hp, ctx, state.params,
                                    state.method_state, batch, rng_method)
 
-  lr = optim.learning_rate_at(parts.schedule_name, hparams["schedule"],
-                              state.step)
-  params, opt_state = state.params, state.opt_state
-  if any(jax.tree.leaves(parts.trainable)):
-    opt_in = optim.set_hyperparams(opt_state,
-                                   {"learning_rate": lr, **hparams["optim"]})
-    updates, new_opt = parts.tx.update(grads, opt_in, params)
-    new_params = optax.apply_updates(params, updates)
-    if aux.apply_update is None:
-      params, opt_state = new_params, new_opt
-    else:  # skipped: parameters, moments and count stay
-      keep = lambda new, old: jax.tree.map(
-          lambda n, o: jnp.where(aux.apply_update, n, o), new, old)
-      params, opt_state = keep(new_params, params), keep(new_opt, opt_state)
+  params, opt_state, lr = optimizer_step(
+      parts.tx, parts.schedule_name, hparams, state.step, state.params,
+      state.opt_state, grads, aux.apply_update,
+      train=any(jax.tree.leaves(parts.trainable)))
   method_state = aux.method_state
   if parts.method.after_update is not None:
     ctx = dataclasses.replace(ctx, model_state=aux.model_state)
