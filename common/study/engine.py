@@ -170,9 +170,9 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
   parts = [tables_lib.default_table(finals, metrics, labels, paper,
                                     s.formats.to_dict())] if metrics else []
   parts += [tables_lib.spec_table(finals, spec) for spec in s.tables]
-  caption = (f"Ours: mean +- std over {len(seeds)} seed(s) {list(seeds)}. "
-             + (f"Paper: {s.paper_source}." if paper else
-                "No paper numbers in this table."))
+  caption = (f"Ours: {_dataset(config)}, mean +- std over {len(seeds)} "
+             f"seed(s). " + (f"Paper: {s.paper_source}." if paper else
+                             "No paper numbers in this table."))
   table = caption + "\n\n" + "\n\n".join(parts)
   summary = tables_lib.aggregate(finals, sorted(
       {m for by_seed in finals.values() for r in by_seed.values()
@@ -201,6 +201,15 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
                         or {})
   result.runs = all_runs
   return result
+
+
+def _dataset(config: mlc.ConfigDict) -> str:
+  if "data" not in config:
+    return config.experiment
+  name = config.data.name
+  if config.data.get("train_split", "train") != "train":
+    name += f" (trained on {config.data.train_split!r})"
+  return name
 
 
 def _artifacts(spec: str):
