@@ -1,4 +1,4 @@
-"""Model zoo: a name -> constructor registry.
+"""Model zoo: constructors registered by name (`register_model`).
 
 Every model is a `flax.linen` module called as `model.apply(variables, x,
 train=...)` on `[b, h, w, c]` float images and returns a dict with
@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -36,6 +35,8 @@ from common.models.preact_resnet import PreActResNet
 from common.models.resnet import ResNet
 from common.models.small_cnn import SmallCNN
 from common.models.wide_resnet import WideResNet
+from common.models.registry import MODELS
+from common.models.registry import register_model
 
 __all__ = [
     "MLP",
@@ -46,33 +47,19 @@ __all__ = [
     "WideResNet",
     "get_model",
     "model_names",
+    "register_model",
 ]
-
-# Each constructor takes `num_classes` first and the module's other
-# attributes as keyword arguments.
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "autoencoder": autoencoder_lib.autoencoder,
-    "mlp": MLP,
-    "small_cnn": SmallCNN,
-    "preact_resnet18": preact_resnet.preact_resnet18,
-    "resnet": resnet.resnet,
-    "resnet18": resnet.resnet18,
-    "resnet50": resnet.resnet50,
-    "wide_resnet": wide_resnet.wide_resnet,
-    "wide_resnet28_10": wide_resnet.wide_resnet28_10,
-}
-
 
 def model_names() -> list[str]:
   """The registered model names, sorted."""
-  return sorted(MODELS)
+  return MODELS.names()
 
 
 def get_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
   """Builds a registered model.
 
   Args:
-    name: a key of `MODELS`, e.g. "preact_resnet18".
+    name: a registered model name, e.g. "preact_resnet18".
     num_classes: number of output logits.
     **kwargs: further attributes of the model, e.g. `dtype`,
       `hidden_sizes` (mlp), `depth`/`widen_factor`/`dropout` (wide_resnet),
@@ -85,8 +72,4 @@ def get_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
   Raises:
     ValueError: if `name` is not registered.
   """
-  if name not in MODELS:
-    raise ValueError(
-        f"Unknown model {name!r}; valid names are: "
-        f"{', '.join(model_names())}.")
-  return MODELS[name](num_classes=num_classes, **kwargs)
+  return MODELS.get(name)(num_classes=num_classes, **kwargs)

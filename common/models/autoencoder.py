@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from algos.disentanglement import qlae
+from common.models import registry
 
 Dtype = Any
 LATENTS = ("quantized", "continuous", "gaussian")
@@ -160,6 +161,7 @@ class Autoencoder(nn.Module):
     return out
 
 
+@registry.register_model("autoencoder")
 def autoencoder(num_classes: int = 0, **kwargs: Any) -> Autoencoder:
   kwargs["image_shape"] = tuple(kwargs.get("image_shape", (64, 64, 1)))
   for key in ("hidden_sizes", "conv_widths"):

@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from common.models import registry
 
 Dtype = Any
 
 
+@registry.register_model("mlp")
 class MLP(nn.Module):
   """Flatten -> (Dense -> ReLU) per hidden size -> Dense.
 

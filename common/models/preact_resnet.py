@@ -62,6 +62,7 @@ import jax
 import jax.numpy as jnp
 
 from common.models import layers
+from common.models import registry
 
 Dtype = Any
 
@@ -157,6 +158,7 @@ class PreActResNet(nn.Module):
     return {"logits": logits.astype(jnp.float32), "features": features}
 
 
+@registry.register_model("preact_resnet18")
 def preact_resnet18(num_classes: int, **kwargs: Any) -> PreActResNet:
   """PreAct-ResNet-18 (PS-KD's `CIFAR_ResNet18_preActBasic` by default).
 

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from common.models import layers
+from common.models import registry
 
 Dtype = Any
 
@@ -155,6 +156,7 @@ class ResNet(nn.Module):
     return {"logits": logits.astype(jnp.float32), "features": features}
 
 
+@registry.register_model("resnet")
 def resnet(num_classes: int, stage_sizes: tuple[int, ...] = (3, 4, 6, 3),
            widths: tuple[int, ...] = (64, 128, 256, 512),
            bottleneck: bool = True, **kwargs: Any) -> ResNet:
@@ -163,11 +165,13 @@ def resnet(num_classes: int, stage_sizes: tuple[int, ...] = (3, 4, 6, 3),
                 widths=tuple(widths), bottleneck=bottleneck, **kwargs)
 
 
+@registry.register_model("resnet50")
 def resnet50(num_classes: int, **kwargs: Any) -> ResNet:
   """torchvision's `resnet50` (v1.5), e.g. for its IMAGENET1K_V1 weights."""
   return resnet(num_classes, (3, 4, 6, 3), bottleneck=True, **kwargs)
 
 
+@registry.register_model("resnet18")
 def resnet18(num_classes: int, **kwargs: Any) -> ResNet:
   """torchvision's `resnet18` (basic blocks)."""
   return resnet(num_classes, (2, 2, 2, 2), bottleneck=False, **kwargs)

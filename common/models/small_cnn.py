@@ -21,10 +21,12 @@ import jax
 import jax.numpy as jnp
 
 from common.models import layers
+from common.models import registry
 
 Dtype = Any
 
 
+@registry.register_model("small_cnn")
 class SmallCNN(nn.Module):
   """Three conv-BN-ReLU layers with one 2x2 max-pool, then a linear head.
 

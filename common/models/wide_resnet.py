@@ -59,6 +59,7 @@ import jax
 import jax.numpy as jnp
 
 from common.models import layers
+from common.models import registry
 
 Dtype = Any
 
@@ -160,6 +161,7 @@ class WideResNet(nn.Module):
     return {"logits": logits.astype(jnp.float32), "features": features}
 
 
+@registry.register_model("wide_resnet")
 def wide_resnet(num_classes: int, depth: int = 28, widen_factor: int = 10,
                 dropout: float = 0.0, **kwargs: Any) -> WideResNet:
   """A `WideResNet`; see the class for the arguments."""
@@ -167,6 +169,7 @@ def wide_resnet(num_classes: int, depth: int = 28, widen_factor: int = 10,
                     widen_factor=widen_factor, dropout=dropout, **kwargs)
 
 
+@registry.register_model("wide_resnet28_10")
 def wide_resnet28_10(num_classes: int, **kwargs: Any) -> WideResNet:
   """WRN-28-10 (RobustBench "Standard" architecture for `num_classes=10`)."""
   return wide_resnet(num_classes, depth=28, widen_factor=10, **kwargs)
