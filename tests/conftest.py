@@ -54,6 +54,26 @@ def tiny_config(**overrides):
   return config_lib.apply_overrides(config, base)
 
 
+def blobs_config(**overrides):
+  """A generator-sourced config (`gaussian_blobs`, MLP): batches drawn on
+  device from (seed, step)."""
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  from common.protocols import supervised  # pylint: disable=g-import-not-at-top
+  c = supervised.base_config()
+  c.experiment = "test"
+  c.data.update(name="gaussian_blobs", source="generator", input_key="x",
+                preprocess="none")
+  c.model.name = "mlp"
+  c.model.kwargs = dict(hidden_sizes=(32,))
+  c.optim.update(name="sgd", momentum=0.9, nesterov=True, weight_decay=5e-4)
+  c.schedule.update(name="cosine", learning_rate=0.1)
+  c.train.update(batch_size=64, steps=40, eval_batch_size=128,
+                 log_every_steps=1, eval_every_epochs=0,
+                 checkpoint_every_steps=10, tensorboard=False)
+  c.lock()
+  return config_lib.apply_overrides(c, overrides)
+
+
 def run_on_cpu_devices(script: str, devices: int, *args: str) -> dict:
   """Runs `script` (Python source) in a fresh process with `devices` fake
   CPU devices (the count is fixed when JAX starts) and returns the JSON
@@ -75,15 +95,16 @@ _TRAIN_SCRIPT = """
 import json, sys
 import jax
 sys.path.insert(0, {root!r})
-from common import config as config_lib, loop
+from common import config as config_lib
 from common.core import logging_utils
-from tests.conftest import tiny_config
+from common.protocols import supervised
+from tests.conftest import blobs_config, tiny_config
 config = {config_expr}
-result = loop.train(config, sys.argv[1], show_progress=False)
+result = supervised.train(config, sys.argv[1], show_progress=False)
 losses = [r["loss"] for r in logging_utils.read_jsonl(
     sys.argv[1] + "/metrics.jsonl") if r["split"] == "train"]
 print(json.dumps({{"devices": jax.device_count(), "losses": losses,
-                  "eval": result.final_eval}}))
+                  "eval": result.final}}))
 """
 
 
@@ -93,7 +114,7 @@ def train_on_cpu_devices(config_expr: str, devices: int,
 
   Args:
     config_expr: a Python expression building the config; `config_lib`
-      (common.config) and `tiny_config` are in scope.
+      (common.config), `tiny_config` and `blobs_config` are in scope.
     devices: the fake CPU device count.
     workdir: the run's folder.
 

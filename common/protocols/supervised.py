@@ -62,6 +62,7 @@ def base_config() -> mlc.ConfigDict:
       # Label ids to keep in every split, relabelled 0..k-1 in this order
       # (e.g. known classes of an open-set protocol); () keeps all.
       classes=()))
+  c.data.kwargs = mlc.ConfigDict()    # a generator's settings
   c.model = mlc.ConfigDict(dict(name="small_cnn", dtype="float32"))
   c.model.kwargs = mlc.ConfigDict()   # extra model constructor arguments
   c.method = mlc.ConfigDict(dict(name="cross_entropy"))

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from common import config as config_lib
-from common import runners
+from common import protocols
 from tests.conftest import REPO_ROOT
 
 
@@ -35,7 +35,7 @@ CONFIGS = list(_configs())
 @pytest.mark.parametrize("spec", CONFIGS)
 def test_config_loads_and_validates(spec):
   config = config_lib.load_config(spec)
-  config_lib.validate(config)
+  protocols.validate(config)
   assert config.experiment == os.path.basename(os.path.dirname(
       spec.split(":")[0]))
 
@@ -45,4 +45,4 @@ def test_smoke_run(spec, tmp_path):
   config = config_lib.load_config(spec)
   if not config.smoke.enabled:
     pytest.skip(f"{spec} needs data that is not embedded")
-  runners.smoke(config, str(tmp_path))  # the experiment's runner, if any
+  protocols.get_protocol(config).smoke(config, str(tmp_path))

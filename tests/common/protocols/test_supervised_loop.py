@@ -6,13 +6,15 @@ import os
 import signal
 
 import chex
-import jax
 import numpy as np
 import pytest
 
 from common.core import checkpoint as checkpoint_lib
 from common.core import logging_utils
-from common import loop
+from common.protocols import build
+from common.protocols import runs
+from common.protocols import supervised as loop
+from tests.conftest import blobs_config
 from tests.conftest import tiny_config
 
 
@@ -22,7 +24,7 @@ def _train_losses(workdir):
 
 
 def _final_state(config, workdir):
-  s = loop.setup(config)
+  s = build.setup(config)
   return checkpoint_lib.Checkpointer(workdir).restore_latest(s.abstract_state)
 
 
@@ -41,13 +43,36 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path):
   resumed = loop.train(config, str(tmp_path / "b"), show_progress=False)
   assert resumed.status == "finished"
   assert resumed.steps == straight.steps
-  assert resumed.final_eval == straight.final_eval
+  assert resumed.final == straight.final
   assert _train_losses(tmp_path / "b") == _train_losses(tmp_path / "a")
   chex.assert_trees_all_equal(_final_state(config, str(tmp_path / "a")),
                               _final_state(config, str(tmp_path / "b")))
   # Rerunning a finished run does no work and returns the same numbers.
   again = loop.train(config, str(tmp_path / "a"), show_progress=False)
-  assert again.final_eval == straight.final_eval
+  assert again.final == straight.final
+
+
+def test_kill_after_last_checkpoint_reevaluates_the_final_state(tmp_path):
+  """A run killed between its last checkpoint and its summary must not
+  report the last periodic evaluation as final (issue: stale result)."""
+  config = tiny_config(**{"train.checkpoint_every_steps": 22})
+  straight = loop.train(config, str(tmp_path), show_progress=False)
+  periodic = [r for r in runs.eval_history(str(tmp_path))
+              if r["step"] < straight.steps]
+  assert periodic[-1]["nll"] != straight.final["nll"]
+  os.remove(tmp_path / "summary.json")   # as if killed before writing it
+  again = loop.train(config, str(tmp_path), show_progress=False)
+  assert again.final == straight.final
+  assert os.path.exists(tmp_path / "summary.json")
+
+
+def test_finished_result_of_another_config_is_refused(tmp_path):
+  loop.train(tiny_config(**{"train.steps": 3}), str(tmp_path),
+             show_progress=False)
+  with pytest.raises(runs.WorkdirError, match="schedule.learning_rate"):
+    loop.train(tiny_config(**{"train.steps": 3,
+                              "schedule.learning_rate": 0.05}),
+               str(tmp_path), show_progress=False)
 
 
 def test_non_finite_loss_aborts_naming_step_and_metric(tmp_path):
@@ -62,6 +87,7 @@ def test_non_finite_loss_aborts_naming_step_and_metric(tmp_path):
 def test_corrupt_checkpoint_raises_instead_of_fresh_start(tmp_path):
   config = tiny_config(**{"train.steps": 10})
   loop.train(config, str(tmp_path), show_progress=False)
+  os.remove(tmp_path / "summary.json")   # make the loop read the checkpoint
   ckpt_dir = tmp_path / "checkpoints" / "10"
   damaged = 0
   for root, _, files in os.walk(ckpt_dir):
@@ -79,12 +105,13 @@ def test_corrupt_checkpoint_raises_instead_of_fresh_start(tmp_path):
 def test_incompatible_checkpoint_names_the_mismatch(tmp_path):
   config = tiny_config(**{"train.steps": 4})
   loop.train(config, str(tmp_path), show_progress=False)
-  other = loop.setup(tiny_config(**{"train.steps": 4, "model.name": "mlp", "model.kwargs": {}}))
+  other = build.setup(tiny_config(**{"train.steps": 4, "model.name": "mlp", "model.kwargs": {}}))
   with pytest.raises(checkpoint_lib.CheckpointError, match="does not match"):
     checkpoint_lib.Checkpointer(str(tmp_path)).restore_latest(
         other.abstract_state)
   # Through the loop, the changed config is caught before any array is read.
-  with pytest.raises(checkpoint_lib.CheckpointError, match="model.name"):
+  os.remove(tmp_path / "summary.json")
+  with pytest.raises(runs.WorkdirError, match="model.name"):
     loop.train(tiny_config(**{"train.steps": 4, "model.name": "mlp", "model.kwargs": {}}),
                str(tmp_path), show_progress=False)
 
@@ -100,5 +127,21 @@ def test_writes_metrics_tensorboard_and_summary(tmp_path):
   assert os.listdir(tmp_path / "tensorboard")
   assert os.path.exists(tmp_path / "summary.json")
   for key in ("error", "nll", "ece", "aurc"):
-    assert np.isfinite(result.final_eval[key])
-  assert jax.device_count() >= 1
+    assert np.isfinite(result.final[key])
+  assert result.final["num_examples"] == 360   # the whole digits test split
+
+
+def test_generator_source_resumes_bit_exactly(tmp_path):
+  config = blobs_config()
+  straight = loop.train(config, str(tmp_path / "a"), show_progress=False)
+
+  def preempt_at_17(step):
+    if step == 17:
+      os.kill(os.getpid(), signal.SIGTERM)
+
+  first = loop.train(config, str(tmp_path / "b"), hooks=[preempt_at_17],
+                     show_progress=False)
+  assert first.status == "preempted" and first.steps == 17
+  resumed = loop.train(config, str(tmp_path / "b"), show_progress=False)
+  assert resumed.final == straight.final
+  assert _train_losses(tmp_path / "b") == _train_losses(tmp_path / "a")

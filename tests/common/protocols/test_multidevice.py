@@ -28,3 +28,14 @@ def test_one_and_eight_devices_agree(tmp_path):
   for key in ("error", "nll", "ece"):
     np.testing.assert_allclose(eight["eval"][key], one["eval"][key],
                                rtol=1e-3, atol=1e-4)
+
+
+def test_generator_source_one_and_eight_devices_agree(tmp_path):
+  """Batches drawn on device: the same batch and model on 1 or 8 devices."""
+  expr = 'blobs_config(**{"train.steps": 10})'
+  one = train_on_cpu_devices(expr, 1, str(tmp_path / "one"))
+  eight = train_on_cpu_devices(expr, 8, str(tmp_path / "eight"))
+  assert eight["devices"] == 8 and len(one["losses"]) == 10
+  np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-5)
+  np.testing.assert_allclose(eight["eval"]["nll"], one["eval"]["nll"],
+                             rtol=1e-4)
