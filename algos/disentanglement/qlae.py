@@ -18,9 +18,9 @@ the quantizer were the identity). The training loss is
 the quantization term moving the codebook towards the encodings and the
 commitment term pulling the encodings towards the codebook. The other half of
 the method, strong weight decay on the network's weights only, is the
-optimizer `adamw_split` in `common/optim.py`.
+optimizer `adamw_split` in `common/core/optim.py`.
 
-The quantizer lives in the model (`common/models/autoencoder.py`, latent
+The quantizer lives in the model (`algos/disentanglement/autoencoder.py`, latent
 "quantized") because the codebook is a parameter the optimizer updates; the
 functions below are what that model calls.
 """

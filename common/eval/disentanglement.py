@@ -5,7 +5,8 @@
 eval split, reads the ground-truth factors (every `label_*` ClassLabel
 feature, as TFDS `dsprites` / `shapes3d` and the in-repo `dsprites_gen`
 name them) and returns InfoM/InfoE/InfoC, DCI and reconstruction BCE/MSE
-(`common.metrics_disentanglement`). Models are `common.models.autoencoder`:
+(`common.eval.metrics_disentanglement`). Models are
+`algos.disentanglement.autoencoder` (registered as "autoencoder"):
 the code is discrete (codebook indices) for `latent="quantized"`, else
 continuous ("features": z or the posterior mean).
 

@@ -26,7 +26,6 @@ import flax.linen as nn
 # The submodules stay reachable as `common.models.<file>`: their constructor
 # functions are deliberately not re-exported here, since `wide_resnet` the
 # function would shadow `wide_resnet` the module.
-from common.models import autoencoder as autoencoder_lib
 from common.models import preact_resnet
 from common.models import resnet
 from common.models import wide_resnet
