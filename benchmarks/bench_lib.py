@@ -17,8 +17,8 @@ import numpy as np
 import argparse
 
 from common import config as config_lib
-from common import harness
 from common.core import sharding
+from common.protocols import build
 
 
 # data name -> (image shape, classes, training-set size)
@@ -52,14 +52,14 @@ def overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
   return out
 
 
-def stepper(setup: harness.Setup, batch: dict[str, np.ndarray]
+def stepper(setup: build.Setup, batch: dict[str, np.ndarray]
             ) -> Callable[[], Any]:
   """A zero-argument function running one harness step on a fixed batch."""
   box = {"state": setup.init_state(), "batch": device_batch(setup, batch)}
 
   def step():
-    box["state"], metrics = setup.train_step(box["state"], box["batch"],
-                                             setup.hparams)
+    box["state"], metrics, _ = setup.train_step(box["state"], box["batch"],
+                                                setup.hparams)
     return metrics["loss"]
   return step
 
@@ -81,15 +81,17 @@ def generated_batch(batch_size: int, image_shape: tuple[int, ...],
 
 def build_setup(config_spec: str, overrides: dict[str, Any],
                 num_examples: int, num_classes: int,
-                image_shape: tuple[int, ...]) -> harness.Setup:
+                image_shape: tuple[int, ...]) -> build.Setup:
   """The experiments' own harness on generated data (no dataset needed)."""
   config = config_lib.apply_overrides(config_lib.load_config(config_spec),
                                       overrides)
-  run = harness.run_info(config, num_examples, num_classes)
-  return harness.build(config, run, image_shape)
+  run = build.run_info(config, num_examples, num_classes)
+  example = {config.data.input_key: jax.ShapeDtypeStruct(
+      (1, *image_shape), np.uint8)}
+  return build.build(config, run, example)
 
 
-def device_batch(setup: harness.Setup, batch: dict[str, np.ndarray]):
+def device_batch(setup: build.Setup, batch: dict[str, np.ndarray]):
   return sharding.shard_batch(batch, setup.mesh)
 
 

@@ -1,6 +1,6 @@
 """Images/s of the harness's train step at real shapes, fp32 vs bf16.
 
-Drives `common.harness.build` (the exact step every experiment uses) with a
+Drives `common.protocols.build.build` (the exact step every experiment uses) with a
 generated batch, e.g. PreAct-ResNet-18 at CIFAR-100 shapes with PS-KD's
 50,000 x 100 table, and prints images/s for each compute dtype (params stay
 float32; bf16 is mixed precision).

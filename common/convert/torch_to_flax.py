@@ -59,6 +59,7 @@ _MODULE_RULES = (
     (re.compile(r"^block(\d+)_layer(\d+)$"), r"block\1.layer.\2"),  # WRN
     (re.compile(r"^layer(\d+)_(\d+)$"), r"layer\1.\2"),  # torchvision
     (re.compile(r"^downsample_(\d+)$"), r"downsample.\1"),
+    (re.compile(r"^shortcut_(\d+)$"), r"shortcut.\1"),  # PreAct (PS-KD)
 )
 
 
@@ -224,13 +225,17 @@ def _describe(model: Any) -> str:
   return ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
+_HEADS = ("fc.weight", "linear.weight")   # torchvision/RobustBench, PS-KD
+
+
 def infer_num_classes(state: Mapping[str, np.ndarray]) -> int:
-  """Output size of the classifier head `fc.weight` `[classes, features]`."""
-  if "fc.weight" not in state:
-    raise ConversionError(
-        "cannot infer num_classes: no 'fc.weight' in the state dict (keys "
-        f"start with: {sorted(state)[:5]}); pass --num_classes")
-  return int(np.shape(state["fc.weight"])[0])
+  """Output size of the classifier head (`fc` or `linear`) `[classes, d]`."""
+  for key in _HEADS:
+    if key in state:
+      return int(np.shape(state[key])[0])
+  raise ConversionError(
+      f"cannot infer num_classes: none of {list(_HEADS)} in the state dict "
+      f"(keys start with: {sorted(state)[:5]}); pass --num_classes")
 
 
 def convert_file(arch: str, input_path: str, output_dir: str,

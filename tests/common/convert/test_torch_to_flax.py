@@ -132,6 +132,63 @@ class TorchResNet(tnn.Module):
     return self.fc(h.mean(dim=(2, 3)))
 
 
+class TorchPreActBlock(tnn.Module):
+  """The pre-activation block of PS-KD's `models/preact_resnet.py` (the
+  shortcut always takes the activated input) or, with `raw_identity`, of
+  kuangliu/pytorch-cifar (an identity shortcut carries the raw input)."""
+
+  def __init__(self, in_planes, planes, stride, raw_identity):
+    super().__init__()
+    self.bn1 = tnn.BatchNorm2d(in_planes)
+    self.conv1 = tnn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+    self.bn2 = tnn.BatchNorm2d(planes)
+    self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+    self.project = stride != 1 or in_planes != planes
+    self.raw_identity = raw_identity
+    self.shortcut = tnn.Sequential(*(
+        [tnn.Conv2d(in_planes, planes, 1, stride, bias=False)]
+        if self.project else []))
+
+  def forward(self, x):
+    out = F.relu(self.bn1(x))
+    shortcut = x if (self.raw_identity and not self.project) else (
+        self.shortcut(out))
+    out = self.conv2(F.relu(self.bn2(self.conv1(out))))
+    return out + shortcut
+
+
+class TorchPreActResNet(tnn.Module):
+  """PS-KD's `CIFAR_ResNet18_preActBasic` (stem conv-BN-ReLU) or Kuang Liu's
+  `PreActResNet18` (stem conv only), with `stage_sizes` blocks per stage."""
+
+  def __init__(self, stage_sizes, num_classes, pskd):
+    super().__init__()
+    self.pskd = pskd
+    self.conv1 = tnn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    if pskd:
+      self.bn1 = tnn.BatchNorm2d(64)
+    in_planes = 64
+    for i, size in enumerate(stage_sizes):
+      planes = 64 * 2**i
+      blocks = []
+      for j in range(size):
+        blocks.append(TorchPreActBlock(in_planes, planes,
+                                       2 if i > 0 and j == 0 else 1,
+                                       raw_identity=not pskd))
+        in_planes = planes
+      setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
+    self.num_stages = len(stage_sizes)
+    self.linear = tnn.Linear(512, num_classes)
+
+  def forward(self, x):
+    h = self.conv1(x)
+    if self.pskd:
+      h = F.relu(self.bn1(h))
+    for i in range(self.num_stages):
+      h = getattr(self, f"layer{i + 1}")(h)
+    return self.linear(F.avg_pool2d(h, h.shape[-1]).flatten(1))
+
+
 # case -> (torch constructor, zoo name, zoo kwargs)
 CASES = {
     "wrn_10_2": (lambda: TorchWideResNet(10, 2, 7), "wide_resnet",
@@ -144,6 +201,13 @@ CASES = {
         lambda: TorchResNet((1, 1), (8, 16), False, 8, 5), "resnet",
         dict(stage_sizes=(1, 1), widths=(8, 16), bottleneck=False,
              stem_width=8)),
+    # PS-KD's PreAct-ResNet (one block per stage keeps the test fast; the
+    # layout, names and shortcut rules are those of the 2-2-2-2 model).
+    "preact_pskd": (lambda: TorchPreActResNet((1, 1, 1, 1), 6, True),
+                    "preact_resnet", dict(stage_sizes=(1, 1, 1, 1))),
+    "preact_kuangliu": (lambda: TorchPreActResNet((1, 2, 1, 1), 6, False),
+                        "preact_resnet",
+                        dict(stage_sizes=(1, 2, 1, 1), variant="kuangliu")),
 }
 
 

@@ -255,8 +255,8 @@ def test_preact_resnet18_parameter_count():
   assert set(abstract["params"]) == {"conv1", "bn1", "linear"} | {
       f"layer{i}_{j}" for i in (1, 2, 3, 4) for j in (0, 1)}
   assert set(abstract["params"]["layer2_0"]) == {"bn1", "conv1", "bn2",
-                                                 "conv2", "shortcut"}
-  assert "shortcut" not in abstract["params"]["layer1_0"]
+                                                 "conv2", "shortcut_0"}
+  assert "shortcut_0" not in abstract["params"]["layer1_0"]
   # A mean and a variance per BatchNorm channel: stem 64, then per stage
   # (c_in + c) + (c + c): 256 + 448 + 896 + 1792.
   assert _num_params(abstract["batch_stats"]) == 2 * 3456
