@@ -2,7 +2,8 @@
 
     regjax list [--markdown] [--write-workspace]
     regjax train --config=experiments/ps_kd/config.py:digits \\
-        [--config.train.num_epochs=50 ...] --workdir=runs/x [--data_dir=D]
+        [--config.train.num_epochs=50 ...] --workdir=runs/x [--data_dir=D] \\
+        [--fallback_checkpoint]
     regjax run ps_kd [--config=experiments/ps_kd/config.py:digits_small] \\
         [--seeds=0,1,2,3,4] [--arms=CE,PS-KD] [--config.x=y ...] \\
         [--workdir=runs/ps_kd-digits] [--data_dir=/data/tfds]
@@ -10,7 +11,10 @@
 
 `--config=path.py:variant` picks a config, `--config.a.b=v` overrides a
 field (the config is locked: unknown keys, wrong types and values outside
-their declared range fail with what is allowed).
+their declared range fail with what is allowed). A workdir resumes from
+its newest checkpoint after verifying it; a corrupt one stops the run
+unless `--fallback_checkpoint` asks to move it aside and resume from the
+previous verified one.
 
 Exit codes: 0 finished; 1 an unexpected error (a bug: traceback printed);
 2 bad input (flags, config, data, workdir or checkpoint), with a one-line
@@ -75,7 +79,8 @@ def parse_flags(args: list[str], allowed: tuple[str, ...]
           + f"; allowed: {', '.join('--' + a for a in allowed)}, "
           "--config.<key>=<value>")
     if not eq:
-      if name in ("markdown", "write-workspace", "check"):
+      if name in ("markdown", "write-workspace", "check",
+                  "fallback_checkpoint"):
         value = "true"
       elif i < len(args):
         value = args[i]
@@ -139,7 +144,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
           ValueError, FileNotFoundError)
 
 
-def _runtime():
+def _runtime(flags: dict[str, str]):
+  if flags.get("fallback_checkpoint", "false").lower() == "true":
+    # The user asked: a corrupt newest checkpoint is moved aside and the
+    # previous verified one used (common.core.checkpoint).
+    os.environ["REGJAX_CHECKPOINT_FALLBACK"] = "1"
   from common.core import sharding  # pylint: disable=g-import-not-at-top
   sharding.maybe_initialize_distributed()
   sharding.enable_compilation_cache()
@@ -166,7 +175,8 @@ def _list(args: list[str]) -> None:
 
 def _train(args: list[str]) -> int:
   flags, overrides, pos = parse_flags(args, ("config", "workdir",
-                                             "data_dir"))
+                                             "data_dir",
+                                             "fallback_checkpoint"))
   if pos:
     raise UsageError(f"unexpected arguments {pos}; see `regjax --help`")
   if "workdir" not in flags:
@@ -175,7 +185,7 @@ def _train(args: list[str]) -> int:
   config = _load(flags, overrides, None)
   from common import protocols  # pylint: disable=g-import-not-at-top
   protocols.validate(config)
-  _runtime()
+  _runtime(flags)
   from common.study import engine  # pylint: disable=g-import-not-at-top
   result = engine.run_one(config, flags["workdir"])
   if result.status != "finished":
@@ -199,7 +209,8 @@ def _run(args: list[str]) -> int:
     raise UsageError(f"paper {paper_id!r} is not implemented yet (status: "
                      f"{paper.status}); runnable: {runnable}")
   flags, overrides, pos = parse_flags(
-      args, ("config", "workdir", "data_dir", "seeds", "arms"))
+      args, ("config", "workdir", "data_dir", "seeds", "arms",
+             "fallback_checkpoint"))
   if pos:
     raise UsageError(f"unexpected arguments {pos}; see `regjax --help`")
   default = os.path.join(config_lib.REPO_ROOT, "experiments", paper_id,
@@ -217,7 +228,7 @@ def _run(args: list[str]) -> int:
   check_workdir(workdir)
   from common.study import engine  # pylint: disable=g-import-not-at-top
   engine.arm_configs(config, arms)  # every arm valid before any run
-  _runtime()
+  _runtime(flags)
   command = "regjax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
   try:
     result = engine.run_study(config, workdir, seeds, arms, command=command)
@@ -253,10 +264,9 @@ def main(argv: list[str] | None = None) -> None:
   if command not in commands:
     _fail(f"unknown command {command!r}; commands: {', '.join(commands)}. "
           "See `regjax --help`.")
-  from common.protocols import supervised  # pylint: disable=g-import-not-at-top
   try:
     code = commands[command](rest) or EXIT_OK
-  except supervised.NonFiniteError as e:
+  except FloatingPointError as e:   # a non-finite metric or state
     _fail(f"training diverged: {e}", EXIT_DIVERGED)
   except _user_errors() as e:
     _fail(f"{type(e).__name__}: {e}")

@@ -57,6 +57,7 @@ def core_config() -> mlc.ConfigDict:
 RESUME_MAY_CHANGE = ("train.log_every_steps", "train.checkpoint_every_steps",
                      "train.keep_checkpoints", "train.tensorboard",
                      "train.log_norms", "train.eval_batch_size",
+                     "train.sync_preemption_every_steps",
                      "data.data_dir", "study.", "smoke.")
 
 

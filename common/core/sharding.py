@@ -29,20 +29,73 @@ DATA_AXIS = "data"
 jax.config.update("jax_threefry_partitionable", True)
 
 
-def maybe_initialize_distributed() -> None:
-  """Runs `jax.distributed.initialize()` on multi-host TPU/GPU jobs.
+def distributed_arguments(env: dict[str, str] | None = None
+                          ) -> dict[str, Any]:
+  """`jax.distributed.initialize` arguments from the environment.
 
-  It is a no-op unless `REGJAX_DISTRIBUTED=1` is set or the usual cluster
-  variables (`JAX_COORDINATOR_ADDRESS`, SLURM, TPU pod metadata) make JAX's
-  auto-detection work. Single-host runs never need it.
+  The standard variables `JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES` and
+  `JAX_PROCESS_ID` (and optionally `JAX_LOCAL_DEVICE_IDS`, comma-separated)
+  are read and passed on. Where none is set, `{}` lets JAX detect the
+  cluster itself: TPU VMs and pod slices, SLURM and Open MPI jobs need no
+  variables at all.
+
+  Raises:
+    ValueError: some but not all of the three are set, or one is not a
+      number where a number is needed.
+  """
+  env = dict(os.environ if env is None else env)
+  names = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+  given = [n for n in names if env.get(n)]
+  if not given:
+    return {}
+  if len(given) != len(names):
+    missing = [n for n in names if n not in given]
+    raise ValueError(f"REGJAX_DISTRIBUTED=1 with {given} set but {missing} "
+                     "not: set all three, or none on TPU VMs / SLURM / MPI "
+                     "(JAX detects those itself)")
+  try:
+    args = {"coordinator_address": env["JAX_COORDINATOR_ADDRESS"],
+            "num_processes": int(env["JAX_NUM_PROCESSES"]),
+            "process_id": int(env["JAX_PROCESS_ID"])}
+    if env.get("JAX_LOCAL_DEVICE_IDS"):
+      args["local_device_ids"] = [
+          int(i) for i in env["JAX_LOCAL_DEVICE_IDS"].split(",")]
+  except ValueError as e:
+    raise ValueError(f"JAX_NUM_PROCESSES / JAX_PROCESS_ID / "
+                     f"JAX_LOCAL_DEVICE_IDS must be integers ({e})") from e
+  if not 0 <= args["process_id"] < args["num_processes"]:
+    raise ValueError(f"JAX_PROCESS_ID={args['process_id']} must be in "
+                     f"[0, JAX_NUM_PROCESSES={args['num_processes']})")
+  return args
+
+
+def maybe_initialize_distributed() -> None:
+  """Runs `jax.distributed.initialize()` on multi-host TPU/GPU/CPU jobs.
+
+  A no-op unless `REGJAX_DISTRIBUTED=1` is set. Arguments come from
+  `distributed_arguments` (the standard `JAX_*` variables, else JAX's own
+  cluster detection). CPU processes talk through gloo collectives.
   """
   if os.environ.get("REGJAX_DISTRIBUTED", "0") != "1":
     return
   if jax.distributed.is_initialized():
     return
-  jax.distributed.initialize()
+  args = distributed_arguments()
+  if os.environ.get("JAX_PLATFORMS", "") == "cpu":
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(**args)
   logging.info("jax.distributed: process %d of %d, %d global devices",
                jax.process_index(), jax.process_count(), jax.device_count())
+
+
+def any_process(flag: bool) -> bool:
+  """True on every process if `flag` is True on any (a host collective;
+  the single-process case costs nothing)."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  flags = multihost_utils.process_allgather(np.asarray([flag], np.int32))
+  return bool(np.any(flags))
 
 
 def enable_compilation_cache(path: str | None = None) -> str:

@@ -22,6 +22,7 @@ import ml_collections as mlc
 
 from common import config as config_lib
 from common.core import logging_utils
+from common.core import sharding
 from common.protocols import RunResult
 
 SUMMARY = "summary.json"
@@ -139,11 +140,26 @@ def write_summary(workdir: str, config: mlc.ConfigDict,
 
 
 class Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps."""
+  """Turns SIGTERM into a flag the loop checks between steps.
 
-  def __init__(self):
+  With several processes, each host gets its SIGTERM at its own time; they
+  must stop at the same step and save together. `agreed(step)` is the
+  decision every process takes alike: the flags of all processes are
+  gathered every `every_steps` steps (a host collective; single-process
+  runs read their own flag every step at no cost).
+  """
+
+  def __init__(self, every_steps: int = 10):
     self.requested = False
+    self.every_steps = every_steps
     self._previous = None
+
+  def agreed(self, step: int) -> bool:
+    if jax.process_count() == 1:
+      return self.requested
+    if step % self.every_steps:
+      return False
+    return sharding.any_process(self.requested)
 
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():

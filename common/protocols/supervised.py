@@ -86,6 +86,9 @@ def base_config() -> mlc.ConfigDict:
       eval_every_epochs=1,     # 0: only at the end
       checkpoint_every_steps=1000,
       keep_checkpoints=2,
+      # Multi-host: every process stops at the same step after a SIGTERM
+      # reaches any of them; their flags are compared this often.
+      sync_preemption_every_steps=10,
       # Global grad/param norms in the metrics: one reduction per leaf,
       # ~7% of a PreAct-ResNet-18 step at batch 128 on an H200.
       log_norms=False,
@@ -120,6 +123,8 @@ RULES = {
     "train.eval_every_epochs": config_lib.at_least(0, integer=True),
     "train.checkpoint_every_steps": config_lib.at_least(1, integer=True),
     "train.keep_checkpoints": config_lib.at_least(1, integer=True),
+    "train.sync_preemption_every_steps": config_lib.at_least(1,
+                                                             integer=True),
     "smoke.steps": config_lib.at_least(1, integer=True),
 }
 
@@ -243,7 +248,8 @@ def train(config: mlc.ConfigDict, workdir: str, *,
 
   batches = s.train_batches(start)
   try:
-    with runs.Preemption() as preemption:
+    with runs.Preemption(
+        config.train.sync_preemption_every_steps) as preemption:
       for step in range(start, total):
         state, metrics, _ = s.train_step(state, next(batches), s.hparams)
         drain()
@@ -259,7 +265,7 @@ def train(config: mlc.ConfigDict, workdir: str, *,
           drain()
           ckpt.save(state)
           last_saved = done
-        if preemption.requested:
+        if preemption.agreed(done) and done != total:
           drain()
           ckpt.save(state)
           status = "preempted"
