@@ -198,6 +198,21 @@ def _train(args: list[str]) -> int:
   return EXIT_OK
 
 
+def _check_overrides_take_effect(overrides: list[str],
+                                 arms: dict[str, list[str]]) -> None:
+  """Refuses a --config override that every selected arm sets again (it
+  would be silently ignored)."""
+  for override in overrides:
+    key = override.partition("=")[0]
+    setters = {a: o for a, os_ in arms.items() for o in os_
+               if o.partition("=")[0].strip() == key}
+    if arms and len(setters) == len(arms):
+      raise UsageError(
+          f"--config.{override} has no effect: every arm sets {key} itself "
+          f"({'; '.join(f'{a}: {o}' for a, o in setters.items())}); pick "
+          "arms with --arms, or change the arms")
+
+
 def _run(args: list[str]) -> int:
   if not args or args[0].startswith("-"):
     raise UsageError("usage: regjax run <paper_id> [flags]; ids: "
@@ -227,6 +242,7 @@ def _run(args: list[str]) -> int:
       "runs", f"{paper_id}-{variant or 'default'}")
   check_workdir(workdir)
   from common.study import engine  # pylint: disable=g-import-not-at-top
+  _check_overrides_take_effect(overrides, engine.study_arms(config, arms))
   engine.arm_configs(config, arms)  # every arm valid before any run
   _runtime(flags)
   command = "regjax " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from common import config as config_lib
 from common.core import method as method_lib
 
 
@@ -50,6 +51,7 @@ METHOD = method_lib.Method(
     init=method_lib.stateless_init,
     loss=loss,
     hparams=method_lib.default_hparams,
+    rules={"label_smoothing": config_lib.between(0.0, 1.0)},
 )
 
 

@@ -10,6 +10,7 @@ and the "quantization off" ablation.
 from __future__ import annotations
 
 from algos.disentanglement import qlae
+from common import config as config_lib
 from common.core import method as method_lib
 
 
@@ -26,4 +27,5 @@ def make(config: dict) -> method_lib.Method:
 
   return method_lib.Method(
       name="ae", init=method_lib.stateless_init, loss=loss,
-      hparams=method_lib.default_hparams)
+      hparams=method_lib.default_hparams,
+      rules={"target_scale": config_lib.greater_than(0.0)})

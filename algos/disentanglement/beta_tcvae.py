@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from algos.disentanglement import qlae
+from common import config as config_lib
 from common.core import method as method_lib
 
 _LOG_2PI = jnp.log(2.0 * jnp.pi)
@@ -79,4 +80,8 @@ def make(config: dict) -> method_lib.Method:
 
   return method_lib.Method(
       name="beta_tcvae", init=method_lib.stateless_init, loss=loss,
-      hparams=hparams)
+      hparams=hparams,
+      rules={"alpha": config_lib.at_least(0.0),
+             "beta": config_lib.at_least(0.0),
+             "gamma": config_lib.at_least(0.0),
+             "target_scale": config_lib.greater_than(0.0)})

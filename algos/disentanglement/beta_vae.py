@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from algos.disentanglement import qlae
+from common import config as config_lib
 from common.core import method as method_lib
 
 
@@ -47,4 +48,6 @@ def make(config: dict) -> method_lib.Method:
 
   return method_lib.Method(
       name="beta_vae", init=method_lib.stateless_init, loss=loss,
-      hparams=method_lib.default_hparams)
+      hparams=method_lib.default_hparams,
+      rules={"beta": config_lib.at_least(0.0),
+             "target_scale": config_lib.greater_than(0.0)})

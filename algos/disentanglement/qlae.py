@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from common import config as config_lib
 from common.core import method as method_lib
 
 PyTree = Any
@@ -126,4 +127,7 @@ def make(config: dict) -> method_lib.Method:
 
   return method_lib.Method(
       name="qlae", init=method_lib.stateless_init, loss=loss,
-      hparams=method_lib.default_hparams)
+      hparams=method_lib.default_hparams,
+      rules={"quantization": config_lib.at_least(0.0),
+             "commitment": config_lib.at_least(0.0),
+             "target_scale": config_lib.greater_than(0.0)})

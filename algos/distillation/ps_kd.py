@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from algos.baselines import cross_entropy
+from common import config as config_lib
 from common.core import method as method_lib
 
 
@@ -131,11 +132,14 @@ def make_method(alpha_schedule: AlphaSchedule = alpha_at,
     return METHOD
   return method_lib.Method(
       name=name, init=init, hparams=hparams,
-      loss=functools.partial(loss, alpha_schedule=alpha_schedule))
+      loss=functools.partial(loss, alpha_schedule=alpha_schedule),
+      rules=RULES)
 
 
+RULES = {"alpha_T": config_lib.between(0.0, 1.0),
+         "table_dtype": config_lib.one_of("float32", "bfloat16", "float16")}
 METHOD = method_lib.Method(name="ps_kd", init=init, loss=loss,
-                           hparams=hparams)
+                           hparams=hparams, rules=RULES)
 
 
 @method_lib.register_method("ps_kd")

@@ -30,6 +30,9 @@ loss-level regulariser writes only `loss` and `hparams`:
 * `predict(hp, ctx, params, method_state, batch) -> outputs`: what the
   model predicts at evaluation (CoTTA's teacher); default a `train=False`
   forward.
+* `rules`: `{hyperparameter: config.Rule}`, the declared valid range of
+  each number of the method's config section, checked when a config is
+  validated (`config.method.<name>.<key>` named in the error).
 * `trainable`: which parameters train, `"all"`, `"norm"` (normalisation
   scales and biases: Tent, EATA), `"none"`, or a function of the params
   pytree returning a bool pytree. Frozen leaves get no gradient and no
@@ -215,6 +218,7 @@ class Method(NamedTuple):
   predict: Callable | None = None
   trainable: str | Callable = "all"
   load: Callable | None = None
+  rules: Any = None   # {key: common.config.Rule} of the method's section
 
 
 # ------------------------------------------------------------ defaults

@@ -28,6 +28,8 @@ import numpy as np
 import tqdm
 
 from common import config as config_lib
+from common import models
+from common import registry
 from common.core import checkpoint as checkpoint_lib
 from common.core import logging_utils
 from common.core import method as method_lib
@@ -141,6 +143,9 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"config.method has no section for {name!r}; add config.method."
         f"{name} = ConfigDict(...) with its hyperparameters")
+  method = method_lib.get_method(name, config.method[name].to_dict())
+  config_lib.check_rules(config, {f"method.{name}.{k}": r for k, r in (
+      method.rules or {}).items()})
   if config.train.num_epochs <= 0 and config.train.steps <= 0:
     raise config_lib.ConfigError("set train.num_epochs > 0 or "
                                  "train.steps > 0")
@@ -148,6 +153,11 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"train.batch_size={config.train.batch_size} is not divisible by "
         f"train.micro_batches={config.train.micro_batches}")
+  if config.model.name not in models.MODELS:
+    raise config_lib.ConfigError(
+        f"config.model.name={config.model.name!r} is not a registered model"
+        f"{registry.suggestion(config.model.name, models.model_names())}; "
+        f"registered: {models.model_names()}")
   if config.eval.name not in evaluators.EVALUATORS:
     raise config_lib.ConfigError(
         f"config.eval.name={config.eval.name!r} is not a registered "
