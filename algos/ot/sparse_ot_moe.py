@@ -1,4 +1,4 @@
-"""A small mixture-of-experts on digits: top-k vs sparsity-constrained OT routing.
+"""A small mixture-of-experts on digits: top-k vs sparse-OT routing.
 
 Paper: Liu, Puigcerver, Blondel, "Sparsity-Constrained Optimal Transport",
 ICLR 2023, arXiv:2209.15466 (Sec. 1 and 5: sparse-OT routing of tokens to

@@ -85,9 +85,9 @@ def validate(config: mlc.ConfigDict) -> None:
   try:
     refine_config(config)
   except config_lib.ConfigError as e:
+    overrides = tuple(config.refine.method_overrides)
     raise config_lib.ConfigError(
-        f"config.refine.method_overrides={tuple(config.refine.method_overrides)}"
-        f": {e}") from e
+        f"config.refine.method_overrides={overrides}: {e}") from e
 
 
 def refining_setup(s: build.Setup, config: mlc.ConfigDict) -> build.Setup:
