@@ -289,6 +289,13 @@ def eval_step_fn(state: TrainState, batch: Batch, hparams: dict[str, Any], *,
 
 def make_eval_step(parts: StepParts, mesh: jax.sharding.Mesh,
                    output_keys: tuple[str, ...] = ("logits",)) -> Callable:
-  """`eval_step(state, batch, hparams) -> {key: [b, ...]}`, batch-sharded."""
-  fn = functools.partial(eval_step_fn, parts=parts, output_keys=output_keys)
-  return jax.jit(fn, out_shardings=sharding_lib.batch_sharded(mesh))
+  """`eval_step(state, batch, hparams, output_keys=output_keys) -> {key:
+  [b, ...]}`, batch-sharded; an evaluator that reads other model outputs
+  (an MoE's routing, a point map) names them (one compilation per set)."""
+  jitted = jax.jit(functools.partial(eval_step_fn, parts=parts),
+                   static_argnames=("output_keys",),
+                   out_shardings=sharding_lib.batch_sharded(mesh))
+
+  def eval_step(state, batch, hparams, output_keys=output_keys):
+    return jitted(state, batch, hparams, output_keys=tuple(output_keys))
+  return eval_step

@@ -177,7 +177,8 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
     method: overrides the registered method (see `setup`).
     extras: host values handed to the method's init as `ctx.extras`
       (in addition to `Method.load`'s), e.g. TTA's clean images.
-    eval_keys: model outputs the eval step returns.
+    eval_keys: model outputs the eval step returns by default (an
+      evaluator may ask for others: `eval_step(..., output_keys=(...))`).
   """
   mesh = sharding_lib.make_mesh()
   sharding_lib.check_batch_size(config.train.batch_size, "train.batch_size")
@@ -199,8 +200,9 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
     extras = loaded if extras is None else {"protocol": extras,
                                             "method": loaded}
   preprocess = preprocess_lib.make(config.data)
-  dummy = jnp.zeros(example[config.data.input_key].shape,
-                    example[config.data.input_key].dtype)
+  # The model input may be a pytree (a dict of arrays: a mesh pair).
+  dummy = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                       example[config.data.input_key])
   dummy_input = preprocess({config.data.input_key: dummy}, None)
 
   def init_fn(rng, params=None, model_state=None):

@@ -132,8 +132,10 @@ def _run_arm(protocol, cfg, workdir, arm, seeds, show_progress, counter):
       counter[0] += 1
       results[s] = run_one(configs[s], dirs[s], show_progress,
                            desc=f"[{counter[0]}/{counter[1]}] {arm} seed {s}")
+      if results[s].status != "finished":
+        break   # SIGTERM: stop now, not after the arm's other seeds
   for s in seeds:
-    if results[s].status != "finished":
+    if s not in results or results[s].status != "finished":
       raise PreemptedError(f"run {arm} seed {s} was preempted; rerun the "
                            "same command to resume it")
   return {s: results[s] for s in seeds}
