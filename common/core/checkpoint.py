@@ -149,6 +149,9 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
   def _integrity_path(self, step: int) -> str:
     return os.path.join(self.directory, INTEGRITY, f"{step}.json")
 
@@ -198,12 +201,16 @@ class Checkpointer:
       return f"file(s) changed since they were written: {changed[:3]}"
     return None
 
-  def restore_latest(self, abstract_state: TrainState) -> TrainState | None:
+  def restore_latest(self, abstract_state: TrainState,
+                     step: int | None = None) -> TrainState | None:
     """Restores the newest (verified) checkpoint into `abstract_state`.
 
     Args:
       abstract_state: `jax.ShapeDtypeStruct`s with shardings (from
         `jax.eval_shape`) of the state the current config builds.
+      step: restore this saved step (verified the same way, no fallback)
+        instead of the newest: the RL protocol resumes its seeds from the
+        newest step all of them hold.
 
     Returns:
       The restored state, or None when the workdir has no checkpoint.
@@ -213,6 +220,8 @@ class Checkpointer:
         holds non-finite values, or does not match the current
         model/method/optimizer.
     """
+    if step is not None:
+      return self._restore(step, abstract_state)
     while True:
       step = self.latest_step()
       if step is None:
