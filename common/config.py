@@ -55,6 +55,7 @@ def core_config() -> mlc.ConfigDict:
 # Keys that may change between a run and its resumption, and that do not
 # enter the fingerprint of a result (logging, paths, study bookkeeping).
 RESUME_MAY_CHANGE = ("train.log_every_steps", "train.checkpoint_every_steps",
+                     "train.checkpoint_every_chunks",
                      "train.keep_checkpoints", "train.tensorboard",
                      "train.log_norms", "train.eval_batch_size",
                      "train.sync_preemption_every_steps",

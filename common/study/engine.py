@@ -207,7 +207,7 @@ def run_study(config: mlc.ConfigDict, workdir: str, seeds: Sequence[int],
 
 def _dataset(config: mlc.ConfigDict) -> str:
   if "data" not in config:
-    return config.experiment
+    return config.env.name if "env" in config else config.experiment
   name = config.data.name
   if config.data.get("train_split", "train") != "train":
     name += f" (trained on {config.data.train_split!r})"
