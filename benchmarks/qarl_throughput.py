@@ -5,7 +5,7 @@ adversary switched off is gymnax's Pendulum-v1 step, tested in
 tests/common/envs) with the same networks (2 x `--hidden` ReLU MLPs, twin
 critics), `--n_envs` parallel environments, `--updates` gradient steps of
 batch `--batch` per vectorised env step, and the same replay capacity and
-warm-up. Ours is the full two-player loop of the QARL study (SAC arm: the
+warm-up. Ours is the full two-player loop of the RL protocol (SAC arm: the
 adversary acts with zero force; only one agent updates per step, so the
 number of gradient steps per env step is the same as rejax's). Both are run
 for `--seeds` seeds vmapped, compiled first, then timed in alternating
@@ -24,28 +24,28 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from common import config as config_lib
-from experiments.qarl import run
+from common.protocols import rl
 
 
 def ours(args, n_seeds: int):
   config = config_lib.load_config("experiments/qarl/config.py:pendulum")
   config = config_lib.apply_overrides(config, {
-      "rl.hidden": (args.hidden, args.hidden), "rl.n_envs": args.n_envs,
-      "rl.batch_size": args.batch, "rl.updates_per_step": args.updates,
-      "rl.buffer_size": args.buffer, "rl.learning_starts": args.fill,
-      "rl.chunk_iterations": 1, "study.arms": {"SAC": "qarl.method=sac"}})
-  trainer = run.Trainer(config, list(range(n_seeds)))
-  box = {"runs": trainer.init_state().runs, "it": 0}
+      "agent.hidden": (args.hidden, args.hidden),
+      "agent.n_envs": args.n_envs, "agent.batch_size": args.batch,
+      "agent.updates_per_step": args.updates,
+      "agent.buffer_size": args.buffer, "agent.learning_starts": args.fill,
+      "agent.adversary": "none", "train.chunk_iterations": 1})
+  s = rl.setup(config, list(range(n_seeds)))
+  box = {"runs": s.init_state().runs, "it": 0}
   temps = jnp.zeros((n_seeds, 1, 2, args.n_envs))
   # One iteration: two episodes of 200 steps on every env.
-  steps = 2 * trainer.spec.env.horizon * args.n_envs * n_seeds
+  steps = 2 * s.spec.env.horizon * args.n_envs * n_seeds
 
   def go():
-    box["runs"], m = trainer.fns["train_chunk"](
-        box["runs"], trainer.hp, temps, jnp.int32(box["it"]))
+    box["runs"], m = s.fns["train_chunk"](box["runs"], s.hp, temps,
+                                          jnp.int32(box["it"]))
     box["it"] += 1
     jax.block_until_ready(m)
   return go, steps

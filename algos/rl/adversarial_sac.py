@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import optax
 
 from algos.rl import sac
+from common.core import train_step
 from common.envs import base
 
 
@@ -99,7 +100,14 @@ class RunState(NamedTuple):
   iteration: jax.Array
 
 
-_ADAM = optax.scale_by_adam()
+def _adam(learning_rate):
+  return optax.chain(optax.scale_by_adam(),
+                     optax.scale_by_learning_rate(learning_rate))
+
+
+# Adam (optax defaults) with the learning rate injected: `optimizer_step`
+# writes each learner's traced rate into the state before the update.
+_ADAM = optax.inject_hyperparams(_adam)(learning_rate=0.0)
 
 
 def _nets(spec: Spec, action_dim: int):
@@ -154,8 +162,13 @@ def _insert(buf: Buffer, pos: jax.Array, obs, action, reward, next_obs,
 
 
 def _adam_step(params, opt_state, grads, lr):
-  updates, opt_state = _ADAM.update(grads, opt_state)
-  params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
+  """One Adam step at the traced rate `lr`, through the repo's one optimizer
+  update (`params - lr * adam(grads)`, as before the port, bit for bit)."""
+  hparams = {"schedule": {"learning_rate": lr, "warmup_steps": 0.0},
+             "optim": {}}
+  params, opt_state, _ = train_step.optimizer_step(
+      _ADAM, "constant", hparams, jnp.zeros((), jnp.int32), params,
+      opt_state, grads)
   return params, opt_state
 
 

@@ -25,10 +25,12 @@ and moves towards a rational one:
   unsuccessful optimisation keeps the old nu and is reported (the official
   code prints it; we return it to be logged).
 
-The teacher update runs on the host between jitted training chunks; the
-jitted loop is in `algos/rl/adversarial_sac.py` (the adversary reads alpha
-from each sample's observation there). Not a `common.method.Method`: RL
-does not fit the classification train step (see WORKSPACE invariant 1).
+Both are registered curricula (`algos/rl/curricula.py`: "linear" and
+"self_paced_gamma", numbers from `config.curriculum.<name>`). The teacher
+update runs on the host between jitted training chunks of the RL protocol
+(`common/protocols/rl.py`); the jitted loop is in
+`algos/rl/adversarial_sac.py` (the adversary reads alpha from each sample's
+observation there).
 """
 
 from __future__ import annotations
@@ -36,9 +38,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from absl import logging
 import numpy as np
 from scipy import optimize
 from scipy import special
+
+from algos.rl import curricula
+from common import config as config_lib
 
 
 def linear_temperature(iteration: int | np.ndarray, n_iterations: int,
@@ -177,3 +183,119 @@ def _finish(info, old, new, cur, perf):
               kl_target=gamma_kl(new, cur.target_conc, cur.rate),
               perf_after=perf([new]))
   return info
+
+
+# ------------------------------------------------------------ curricula
+class LinearCurriculum(curricula.Curriculum):
+  """QARL-linear: every episode of iteration i at `linear_temperature(i)`."""
+
+  def __init__(self, n_iterations: int, initial: float, target: float,
+               start_frac: float, end_frac: float):
+    self.n_iterations = n_iterations
+    self.initial, self.target = initial, target
+    self.start_frac, self.end_frac = start_frac, end_frac
+
+  def temperatures(self, state, seeds, start, iterations, n_envs):
+    t = linear_temperature(np.arange(start, start + iterations),
+                           self.n_iterations, self.initial, self.target,
+                           self.start_frac, self.end_frac)
+    out = np.zeros((len(seeds), iterations, 2, n_envs), np.float32)
+    out[:] = t[None, :, None, None]
+    return out
+
+  def eval_temperature(self, state, n_runs):
+    return np.full((n_runs,), self.target, np.float32)
+
+
+@curricula.register_curriculum("linear")
+def make_linear(config) -> LinearCurriculum:
+  c = config.curriculum.linear
+  return LinearCurriculum(config.train.iterations, c.initial, c.target,
+                          c.start_frac, c.end_frac)
+
+
+class SelfPacedGammaCurriculum(curricula.Curriculum):
+  """QARL: per-episode alpha ~ Gamma(nu, rate), nu moved by the teacher.
+
+  State per run: `conc` (nu), `above` (the performance bound was reached
+  once) and a buffer of (temperature, discounted protagonist return) pairs
+  that is emptied into a teacher update once it holds `n_samples` (pairs
+  arrive 2 * n_envs per iteration, as the official per-iteration buffer).
+  """
+
+  def __init__(self, settings: GammaCurriculum, capacity: int):
+    self.settings = settings
+    self.capacity = capacity
+
+  def init(self, seeds):
+    r, p = len(seeds), self.capacity
+    return dict(conc=np.full((r,), self.settings.initial_conc, np.float32),
+                above=np.zeros((r,), np.bool_),
+                pair_temps=np.zeros((r, p), np.float32),
+                pair_returns=np.zeros((r, p), np.float32),
+                pair_count=np.zeros((r,), np.int32))
+
+  def temperatures(self, state, seeds, start, iterations, n_envs):
+    conc = np.asarray(state["conc"])
+    out = np.zeros((len(seeds), iterations, 2, n_envs), np.float32)
+    for r, seed in enumerate(seeds):
+      # Stateless: a chunk's draws depend on (seed, first iteration) only,
+      # never on the other runs of the study.
+      rng = np.random.default_rng([seed, start])
+      out[r] = self.settings.sample(rng, float(conc[r]),
+                                    (iterations, 2, n_envs))
+    return out
+
+  def update(self, state, seeds, temps, disc_returns):
+    state = {k: np.array(v) for k, v in state.items()}   # host copies
+    conc, above, count = state["conc"], state["above"], state["pair_count"]
+    pt, pr = state["pair_temps"], state["pair_returns"]
+    logs = []
+    for r, seed in enumerate(seeds):
+      for t_it, j_it in zip(temps[r], disc_returns[r]):
+        t_it, j_it = t_it.ravel(), j_it.ravel()
+        c = count[r]
+        pt[r, c:c + t_it.size] = t_it
+        pr[r, c:c + t_it.size] = j_it
+        count[r] = c + t_it.size
+        if count[r] >= self.settings.n_samples:
+          new, flag, info = self_paced_update(
+              self.settings, float(conc[r]), bool(above[r]),
+              pt[r, :count[r]], pr[r, :count[r]])
+          conc[r], above[r], count[r] = new, flag, 0
+          if info["status"].startswith(("failed", "kept")):
+            logging.warning("QARL teacher (seed %d): %s", seed,
+                            info["status"])
+          logs.append((r, info))
+    return state, logs
+
+  def eval_temperature(self, state, n_runs):
+    conc = np.asarray(state["conc"], np.float64)
+    return np.asarray([self.settings.mean(float(c)) for c in conc],
+                      np.float32)
+
+  def describe(self, state):
+    return {"conc": np.asarray(state["conc"])}
+
+
+def pair_capacity(n_envs: int, chunk_iterations: int) -> int:
+  """Room for the pairs of 8 chunks (a teacher update empties it)."""
+  return 2 * n_envs * chunk_iterations * 8
+
+
+@curricula.register_curriculum("self_paced_gamma")
+def make_self_paced_gamma(config) -> SelfPacedGammaCurriculum:
+  c = config.curriculum.self_paced_gamma
+  settings = GammaCurriculum(
+      initial_conc=c.initial_conc, target_conc=c.target_conc, rate=c.rate,
+      max_kl=c.max_kl, perf_lb=c.perf_lb, conc_lb=c.conc_lb,
+      target_kl_threshold=c.target_kl_threshold, n_samples=c.n_samples)
+  capacity = pair_capacity(config.agent.n_envs, config.train.chunk_iterations)
+  # Pairs arrive 2 * n_envs per iteration; the buffer empties at n_samples.
+  most = capacity + 1 - 2 * config.agent.n_envs
+  if not 1 <= c.n_samples <= most:
+    raise config_lib.ConfigError(
+        f"config.curriculum.self_paced_gamma.n_samples={c.n_samples} is not "
+        f"allowed: expected an int in [1, {most}] (the pair buffer holds "
+        f"{capacity} = 16 * agent.n_envs * train.chunk_iterations)")
+  return SelfPacedGammaCurriculum(settings, capacity)

@@ -19,6 +19,9 @@ vmaps them over parallel environments):
   adversary receives `-reward` (zero-sum). `absorbing` is 1 at terminal
   states (no bootstrap); time limits are handled by the loop.
 * `observe(state) -> obs [obs_dim]`.
+
+Environments register with `@register_env("name")` on a class or factory
+`(**kwargs) -> env` and are found by scanning `common/envs/`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+
+from common import registry
 
 Params = dict[str, jax.Array]
 
@@ -62,25 +67,15 @@ def clip_unit(action: jax.Array) -> jax.Array:
   return jnp.clip(action, -1.0, 1.0)
 
 
-_REGISTRY = {}
+ENVS = registry.Registry("environment", ("common.envs",), "register_env")
+register_env = ENVS.register
 
 
-def register(name: str):
-  def wrap(cls):
-    _REGISTRY[name] = cls
-    return cls
-  return wrap
+def names() -> list[str]:
+  """The registered environments (found without importing them)."""
+  return ENVS.names()
 
 
 def make(name: str, **kwargs) -> TwoPlayerEnv:
-  """An environment by name; `brax_*` names import brax lazily."""
-  # Import for registration side effects.
-  from common.envs import pendulum, point_mass  # pylint: disable=g-import-not-at-top,unused-import
-  if name.startswith("brax_"):
-    from common.envs import brax_locomotion  # pylint: disable=g-import-not-at-top
-    return brax_locomotion.make(name[len("brax_"):], **kwargs)
-  if name not in _REGISTRY:
-    raise ValueError(f"unknown environment {name!r}; available: "
-                     f"{sorted(_REGISTRY)} and brax_<hopper|halfcheetah|"
-                     f"walker2d|ant> (needs brax)")
-  return _REGISTRY[name](**kwargs)
+  """An environment by name (`brax_*` import brax on first use)."""
+  return ENVS.get(name)(**kwargs)

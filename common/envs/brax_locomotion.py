@@ -50,6 +50,26 @@ def make(name: str, horizon: int = 1000, **kwargs) -> "BraxAdversarial":
   return BraxAdversarial(name, horizon, **kwargs)
 
 
+@base.register_env("brax_hopper")
+def hopper(**kwargs) -> "BraxAdversarial":
+  return make("hopper", **kwargs)
+
+
+@base.register_env("brax_halfcheetah")
+def halfcheetah(**kwargs) -> "BraxAdversarial":
+  return make("halfcheetah", **kwargs)
+
+
+@base.register_env("brax_walker2d")
+def walker2d(**kwargs) -> "BraxAdversarial":
+  return make("walker2d", **kwargs)
+
+
+@base.register_env("brax_ant")
+def ant(**kwargs) -> "BraxAdversarial":
+  return make("ant", **kwargs)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class BraxAdversarial:
   """A Brax env as a `common.envs.base.TwoPlayerEnv`."""

@@ -45,7 +45,7 @@ def energy(state: PendulumState, params: base.Params) -> jax.Array:
       l / 2.0) * jnp.cos(state.theta)
 
 
-@base.register("pendulum")
+@base.register_env("pendulum")
 @dataclasses.dataclass(frozen=True)
 class AdversarialPendulum:
   """Pendulum-v1 plus a bounded adversarial torque (module docstring)."""

@@ -39,7 +39,7 @@ class PointMassState(NamedTuple):
   absorbed: jax.Array   # scalar float, 1 once the goal was reached
 
 
-@base.register("point_mass")
+@base.register_env("point_mass")
 @dataclasses.dataclass(frozen=True)
 class PointMassVsWind:
   """Point mass vs a bounded horizontal wind (see module docstring)."""

@@ -5,13 +5,19 @@ As the official `AbstractExperiment.evaluate` (quantal-adversarial-rl
 of two physical parameters without adversary (11 values each). The
 official worst-case adversary is the trained one unless
 `n_total_iterations_worst_adversary > 0`; we train a fresh rational SAC
-adversary against every frozen protagonist (`eval.worst_adversary_iterations`)
-because the no-adversary baseline has no trained adversary to face, and
-report the return against each run's own trained adversary as well.
+adversary against every frozen protagonist
+(`eval.robustness.worst_adversary_iterations`) because the no-adversary
+baseline has no trained adversary to face, and report the return against
+each run's own trained adversary as well.
+
+`evaluate` is the RL evaluator "qarl_robustness" (`config.eval.name`);
+`heatmaps` is the study's artifacts hook (`study.artifacts`), drawing the
+grids every run reports as flat metrics `grid/<i>/<j>`.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
@@ -21,102 +27,97 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from algos.rl import qarl
+from common.envs import base as envs
+from common.protocols import rl
 
 
-def grid_params(config, env) -> tuple[dict[str, jax.Array], tuple]:
-  """Env params `[G]` over the 2-D robustness grid, and the axes."""
-  n = config.eval.grid_size
-  (name_a, lo_a, hi_a), (name_b, lo_b, hi_b) = env.robustness_axes
-  va, vb = np.linspace(lo_a, hi_a, n), np.linspace(lo_b, hi_b, n)
+def grid_axes(config, env) -> tuple[tuple[str, np.ndarray], ...]:
+  """The two robustness axes: (parameter name, values `[n]`) each."""
+  n = config.eval.robustness.grid_size
+  return tuple((name, np.linspace(lo, hi, n))
+               for name, lo, hi in env.robustness_axes)
+
+
+def grid_params(config, env, nominal: dict[str, float]
+                ) -> dict[str, jax.Array]:
+  """Env params `[n * n]` over the grid (first axis major)."""
+  (name_a, va), (name_b, vb) = grid_axes(config, env)
   aa, bb = np.meshgrid(va, vb, indexing="ij")
-  base = dict(config.env.params)
-  params = {k: jnp.full((n * n,), v, jnp.float32) for k, v in base.items()}
+  params = {k: jnp.full((aa.size,), v, jnp.float32)
+            for k, v in nominal.items()}
   params[name_a] = jnp.asarray(aa.ravel(), jnp.float32)
   params[name_b] = jnp.asarray(bb.ravel(), jnp.float32)
-  return params, ((name_a, va), (name_b, vb))
+  return params
 
 
-def train_worst_adversaries(trainer, state):
+def train_worst_adversaries(s: rl.Setup, state: rl.State):
   """A fresh rational adversary per run, trained vs the frozen protagonist."""
-  cfg = trainer.config
-  iters = cfg.eval.worst_adversary_iterations
+  iters = s.config.eval.robustness.worst_adversary_iterations
   runs = state.runs
   if iters <= 0:
     return runs
-  k = cfg.rl.chunk_iterations
-  keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 7)
-                    for s in trainer.plan.seeds])
-  hp = trainer.hp._replace(
-      adversary_on=jnp.ones_like(trainer.hp.adversary_on),
-      adv_alpha_from_obs=jnp.zeros_like(trainer.hp.adversary_on),
-      prot_learns=jnp.zeros_like(trainer.hp.adversary_on))
-  runs = trainer.fns["reset_adversary"](runs, keys, hp)
-  temps = jnp.zeros((trainer.n_runs, k, 2, cfg.rl.n_envs))
+  k = s.config.train.chunk_iterations
+  keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(seed), 7)
+                    for seed in s.seeds])
+  zeros = jnp.zeros_like(s.hp.adversary_on)
+  hp = s.hp._replace(adversary_on=zeros + 1.0, adv_alpha_from_obs=zeros,
+                     prot_learns=zeros)
+  runs = s.fns["reset_adversary"](runs, keys, hp)
+  temps = jnp.zeros((s.n_runs, k, 2, s.config.agent.n_envs))
   for i in range(-(-iters // k)):
     # Iterations counted from 0: the fresh adversary's buffer starts empty.
-    runs, _ = trainer._chunk(runs, hp, temps, jnp.int32(i * k))  # pylint: disable=protected-access
+    runs, _ = s.fns["train_chunk"](runs, hp, temps, jnp.int32(i * k))
   return runs
 
 
-def own_adversary_temperature(trainer, state) -> np.ndarray:
-  """The temperature each run's adversary is evaluated at `[R]`."""
-  q = trainer.config.qarl
-  out = np.zeros(trainer.n_runs, np.float32)
-  conc = np.asarray(state.conc)
-  for r, method in enumerate(trainer.plan.methods):
-    if method == "qarl_linear":
-      out[r] = q.linear_target
-    elif method == "qarl":
-      out[r] = qarl.GammaCurriculum(rate=q.rate).mean(float(conc[r]))
+@rl.register_rl_evaluator("qarl_robustness")
+def evaluate(s: rl.Setup, state: rl.State) -> dict[str, np.ndarray]:
+  """Per-run `[R]` returns (see `rl.returns`), against the worst case, and
+  over the robustness grid (its mean, worst cell and every cell)."""
+  out = rl.returns(s, state)
+  r = s.n_runs
+  nominal = {k: jnp.full((1,), v, jnp.float32)
+             for k, v in s.env_params.items()}
+  worst = train_worst_adversaries(s, state)
+  out["return_vs_worst_adversary"] = s.evaluate(
+      worst, nominal, np.zeros(r), np.ones(r), s.config.eval.episodes)[:, 0]
+  n = s.config.eval.robustness.grid_size
+  grid = s.evaluate(state.runs, grid_params(s.config, s.spec.env,
+                                            s.env_params),
+                    np.zeros(r), np.zeros(r),
+                    s.config.eval.robustness.grid_episodes).reshape(r, n, n)
+  out["grid_mean"] = grid.mean((1, 2))
+  out["grid_worst"] = grid.min((1, 2))
+  for i in range(n):
+    for j in range(n):
+      out[f"grid/{i}/{j}"] = grid[:, i, j]
   return out
 
 
-def evaluate(trainer, state, worst_runs) -> dict[str, np.ndarray]:
-  """Per-run metrics `[R]` and robustness grids `[R, n, n]`."""
-  cfg, spec = trainer.config, trainer.spec
-  episodes = cfg.eval.episodes
-  key = jax.random.PRNGKey(cfg.eval.seed)
-
-  def run_eval(runs, params, temps, on, eps):
-    return np.asarray(trainer.fns["evaluate"](
-        runs, params, jnp.asarray(temps, jnp.float32),
-        jnp.asarray(on, jnp.float32), key, eps))
-
-  nominal = {k: jnp.full((1,), v, jnp.float32)
-             for k, v in cfg.env.params.items()}
-  r = trainer.n_runs
-  own_t = own_adversary_temperature(trainer, state)
-  has_adv = np.asarray([m != "sac" for m in trainer.plan.methods])
-  vs_own = run_eval(state.runs, nominal, own_t, has_adv.astype(np.float32),
-                    episodes)[:, 0]
-  vs_own = np.where(has_adv, vs_own, np.nan)
-  vs_worst = run_eval(worst_runs, nominal, np.zeros(r), np.ones(r),
-                      episodes)[:, 0]
-  no_adv = run_eval(state.runs, nominal, np.zeros(r), np.zeros(r),
-                    episodes)[:, 0]
-  params, axes = grid_params(cfg, spec.env)
-  n = cfg.eval.grid_size
-  grid = run_eval(state.runs, params, np.zeros(r), np.zeros(r),
-                  cfg.eval.grid_episodes).reshape(r, n, n)
-  return dict(return_vs_own_adversary=vs_own,
-              return_vs_worst_adversary=vs_worst,
-              return_no_adversary=no_adv, grid_mean=grid.mean((1, 2)),
-              grid_worst=grid.min((1, 2)), grid=grid, axes=axes,
-              own_temperature=own_t)
+def heatmaps(configs: dict[str, Any], workdir: str,
+             runs: dict[str, dict[int, Any]]) -> dict[str, str]:
+  """`heatmaps.png`: per arm, the grid's mean and worst case over seeds."""
+  config = next(iter(configs.values()))
+  env = envs.make(config.env.name, horizon=config.env.horizon)
+  axes = grid_axes(config, env)
+  n = config.eval.robustness.grid_size
+  grids = {arm: np.asarray([[[r.final[f"grid/{i}/{j}"] for j in range(n)]
+                             for i in range(n)] for r in by_seed.values()])
+           for arm, by_seed in runs.items()}
+  path = os.path.join(workdir, "heatmaps.png")
+  plot_heatmaps(grids, axes, path)
+  return {"heatmaps": path}
 
 
-def plot_heatmaps(labels: list[str], grids: dict[str, np.ndarray], axes,
-                  path: str) -> None:
-  """Rows: mean and worst case over seeds; one column per arm."""
-  arms = list(dict.fromkeys(labels))
-  stats = {a: (grids[a].mean(0), grids[a].min(0)) for a in arms}
+def plot_heatmaps(grids: dict[str, np.ndarray], axes, path: str) -> None:
+  """Rows: mean and worst case over seeds `[S, n, n]`; a column per arm."""
+  stats = {a: (g.mean(0), g.min(0)) for a, g in grids.items()}
   lo = min(s[1].min() for s in stats.values())
   hi = max(s[0].max() for s in stats.values())
   (name_a, va), (name_b, vb) = axes
-  fig, ax = plt.subplots(2, len(arms), figsize=(3.2 * len(arms), 6.0),
+  fig, ax = plt.subplots(2, len(grids), figsize=(3.2 * len(grids), 6.0),
                          squeeze=False)
-  for j, arm in enumerate(arms):
+  for j, arm in enumerate(grids):
     for i, (what, img) in enumerate(zip(("mean", "worst"), stats[arm])):
       im = ax[i, j].imshow(img.T, origin="lower", aspect="auto", vmin=lo,
                            vmax=hi, extent=(va[0], va[-1], vb[0], vb[-1]))
@@ -127,19 +128,3 @@ def plot_heatmaps(labels: list[str], grids: dict[str, np.ndarray], axes,
   fig.colorbar(im, ax=ax, shrink=0.8, label="return (no adversary)")
   fig.savefig(path, dpi=110)
   plt.close(fig)
-
-
-def summarize(labels: list[str], per_run: dict[str, Any],
-              metrics: list[str]) -> dict[str, dict[str, dict]]:
-  out = {}
-  for arm in dict.fromkeys(labels):
-    idx = np.array([l == arm for l in labels])
-    out[arm] = {}
-    for m in metrics:
-      v = np.asarray(per_run[m], np.float64)[idx]
-      if np.all(np.isnan(v)):
-        out[arm][m] = dict(mean=None, std=None)
-        continue
-      out[arm][m] = dict(mean=float(v.mean()),
-                         std=float(v.std(ddof=1)) if len(v) > 1 else None)
-  return out

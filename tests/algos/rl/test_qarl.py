@@ -1,4 +1,5 @@
-"""QARL: temperature curricula and the per-sample adversary temperature."""
+"""QARL: temperature curricula, the per-sample adversary temperature, and
+the SAC updates through the repo's one optimizer update."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from scipy import integrate, stats
 
 from algos.rl import adversarial_sac as asac
+from algos.rl import curricula
 from algos.rl import qarl
 from common.envs import base
 
@@ -119,3 +121,73 @@ def test_adversary_temperature_comes_from_each_sample_observation():
   new_d, _ = step(agent, batch_flat, _hp(spec, 1.0), jnp.float32(1.0))
   assert not np.allclose(jax.tree.leaves(new_a.actor)[0],
                          jax.tree.leaves(new_d.actor)[0])
+
+
+def test_sac_updates_are_adam_at_the_traced_rate():
+  # Through `train_step.optimizer_step`: params - lr * m_hat / (sqrt(v_hat)
+  # + eps), optax's Adam defaults, computed here by hand in float64.
+  rng = np.random.default_rng(0)
+  params = {"w": jnp.asarray(rng.normal(size=(3, 4)), jnp.float32)}
+  state = asac._ADAM.init(params)  # pylint: disable=protected-access
+  step = jax.jit(asac._adam_step)  # pylint: disable=protected-access
+  p = np.asarray(params["w"], np.float64)
+  m = v = np.zeros_like(p)
+  for t, lr in enumerate([3e-3, 1e-2, 1e-3], start=1):
+    g = rng.normal(size=(3, 4)).astype(np.float32)
+    params, state = step(params, state, {"w": jnp.asarray(g)},
+                         jnp.float32(lr))
+    m = 0.9 * m + 0.1 * g
+    v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2
+    p = p - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t))
+                                         + 1e-8)
+    np.testing.assert_allclose(params["w"], p, rtol=1e-5, atol=1e-6)
+
+
+def _curriculum_config(name, **numbers):
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config("experiments/qarl/config.py:pendulum")
+  overrides = {"curriculum.name": name, "agent.adversary": "quantal",
+               "agent.n_envs": 2, "train.iterations": 9}
+  overrides.update({f"curriculum.{name}.{k}": v for k, v in numbers.items()})
+  return config_lib.apply_overrides(config, overrides)
+
+
+def test_linear_curriculum_feeds_the_schedule_to_every_episode():
+  cur = curricula.make(_curriculum_config("linear"))
+  temps = cur.temperatures(cur.init([3, 4]), [3, 4], 3, 2, 2)
+  assert temps.shape == (2, 2, 2, 2) and temps.dtype == np.float32
+  expected = qarl.linear_temperature(np.array([3, 4]), 9)
+  np.testing.assert_allclose(temps[1, :, 1, 0], expected, rtol=1e-6)
+  assert len(np.unique(temps[:, 0])) == 1   # same for all runs and envs
+  np.testing.assert_allclose(cur.eval_temperature({}, 2), [0.001, 0.001])
+
+
+def test_self_paced_curriculum_updates_after_n_samples_pairs():
+  cur = curricula.make(_curriculum_config("self_paced_gamma", perf_lb=-50.0,
+                                          n_samples=6))
+  seeds = [0, 1]
+  state = cur.init(seeds)
+  temps = cur.temperatures(state, seeds, 0, 1, 2)   # 4 pairs per iteration
+  returns = -10.0 - 300.0 * temps
+  state, logs = cur.update(state, seeds, temps, returns)
+  assert not logs and list(state["pair_count"]) == [4, 4]
+  temps = cur.temperatures(state, seeds, 1, 1, 2)
+  state, logs = cur.update(state, seeds, temps, -10.0 - 300.0 * temps)
+  # 8 >= 6 pairs: one teacher step per run, within the KL trust region.
+  assert [r for r, _ in logs] == [0, 1]
+  assert list(state["pair_count"]) == [0, 0] and all(state["above"])
+  for conc in state["conc"]:
+    assert conc < 50.0
+    assert qarl.gamma_kl(float(conc), 50.0, 1000.0) <= 0.5 + 1e-6
+  np.testing.assert_allclose(cur.eval_temperature(state, 2),
+                             state["conc"] / 1000.0, rtol=1e-6)
+  assert cur.describe(state)["conc"] is not None
+  # Draws depend on (seed, iteration) only.
+  again = cur.temperatures(cur.init([1]), [1], 0, 1, 2)
+  first = cur.temperatures(cur.init(seeds), seeds, 0, 1, 2)
+  np.testing.assert_array_equal(again[0], first[1])
+
+
+def test_unknown_curriculum_lists_the_registered_ones():
+  with pytest.raises(ValueError, match="linear, none, self_paced_gamma"):
+    curricula.CURRICULA.get("lineer")
