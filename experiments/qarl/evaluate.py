@@ -115,8 +115,8 @@ def plot_heatmaps(grids: dict[str, np.ndarray], axes, path: str) -> None:
   lo = min(s[1].min() for s in stats.values())
   hi = max(s[0].max() for s in stats.values())
   (name_a, va), (name_b, vb) = axes
-  fig, ax = plt.subplots(2, len(grids), figsize=(3.2 * len(grids), 6.0),
-                         squeeze=False)
+  fig, ax = plt.subplots(2, len(grids), figsize=(3.4 * len(grids), 6.4),
+                         squeeze=False, constrained_layout=True)
   for j, arm in enumerate(grids):
     for i, (what, img) in enumerate(zip(("mean", "worst"), stats[arm])):
       im = ax[i, j].imshow(img.T, origin="lower", aspect="auto", vmin=lo,
