@@ -254,10 +254,6 @@ def _take(tree: Any, r: int) -> Any:
   return jax.tree.map(lambda x: x[r], tree)
 
 
-def _stack(trees: Sequence[Any]) -> Any:
-  return jax.tree.map(lambda *x: jnp.stack(x), *trees)
-
-
 def _seed_state(state: State, r: int) -> State:
   return State(step=state.step, runs=_take(state.runs, r),
                curriculum=_take(state.curriculum, r))
@@ -324,11 +320,14 @@ def _restore(s: Setup, ckpts, dirs) -> State:
     states.append(ckpts[seed].restore_latest(abstract, step=step))
     if jax.process_index() == 0:
       _truncate_log(os.path.join(dirs[seed], "metrics.jsonl"), step)
+  # Stacked on the host: restored arrays are committed to a device, fresh
+  # ones are not, and jit would compile the chunk again for them.
+  host_stack = lambda *x: np.stack([np.asarray(v) for v in x])
   return State(step=jnp.asarray(step, jnp.int32),
-               runs=_stack([st.runs for st in states]),
-               curriculum={k: np.stack([np.asarray(st.curriculum[k])
-                                        for st in states])
-                           for k in states[0].curriculum})
+               runs=jax.tree.map(lambda *x: jnp.asarray(host_stack(*x)),
+                                 *[st.runs for st in states]),
+               curriculum=jax.tree.map(host_stack,
+                                       *[st.curriculum for st in states]))
 
 
 def _save(s: Setup, ckpts, state: State) -> None:
