@@ -353,9 +353,11 @@ def train(s: Setup, dirs: Mapping[int, str], ckpts,
   step = int(state.step)
   writers = [logging_utils.MetricWriter(dirs[seed], tensorboard=False)
              for seed in s.seeds]
+  # Default label: the study engine's `<study>/<arm>/seed_<k>` layout.
+  arm = os.path.basename(os.path.dirname(os.path.abspath(dirs[s.seeds[0]])))
   bar = tqdm.tqdm(total=t.iterations, initial=step, unit="it",
-                  desc=desc or s.config.experiment, dynamic_ncols=True,
-                  disable=not show_progress)
+                  desc=desc or f"{s.config.experiment} {arm} {s.seeds}",
+                  dynamic_ncols=True, disable=not show_progress)
   status = "finished"
   try:
     while step < t.iterations and not preemption.requested:
