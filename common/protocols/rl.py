@@ -19,7 +19,8 @@ checkpoints. `run_seeds(config, {seed: workdir})`:
   the log records past it, so a resumed run logs each iteration once and
   ends with the bits of a straight run;
 * on SIGTERM (`runs.Preemption`) saves after the running chunk and returns
-  status "preempted";
+  status "preempted"; a non-finite training metric raises
+  `NonFiniteError` before its chunk is saved;
 * evaluates the final state with `config.eval.name`, an RL evaluator
   (`@register_rl_evaluator`: `evaluate(setup, state) -> {name: [R]}`, one
   value per seed; NaN = not measured for that seed), and returns flat
