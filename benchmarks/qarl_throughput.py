@@ -41,7 +41,7 @@ def ours(args, n_seeds: int):
   box = {"runs": s.init_state().runs, "it": 0}
   temps = jnp.zeros((n_seeds, 1, 2, args.n_envs))
   # One iteration: two episodes of 200 steps on every env.
-  steps = 2 * s.spec.env.horizon * args.n_envs * n_seeds
+  steps = 2 * s.env.horizon * args.n_envs * n_seeds
 
   def go():
     box["runs"], m = s.fns["train_chunk"](box["runs"], s.hp, temps,

@@ -19,8 +19,10 @@ the traced `HParams.adversary_on` (0 = plain SAC, no adversary), so all
 methods and seeds of a study are one `vmap` of one compiled program.
 
 `train_chunk(state, hp, temps)` runs `temps.shape[0]` iterations with a
-`lax.scan`; the host (curriculum, checkpoints, logs) runs between chunks.
-All functions take one run; `jax.vmap` them over runs.
+`lax.scan`; the host (curriculum, checkpoints, logs: the RL protocol,
+`common/protocols/rl.py`) runs between chunks. All functions take one run;
+`compiled(spec)` vmaps them over runs, and `make(config)` is the registered
+learner "adversarial_sac" (`config.agent`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import optax
 from algos.rl import sac
 from common.core import train_step
 from common.envs import base
+from common.envs import interfaces
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,3 +380,31 @@ def compiled(spec: Spec) -> dict[str, Any]:
           jax.vmap(lambda st, p, t, o, k, e: evaluate(spec, st, p, t, o, k, e),
                    in_axes=(0, None, 0, 0, None, None)),
           static_argnums=5))
+
+
+# agent.adversary -> (force on, temperature read from the observation)
+ADVERSARIES = {"none": (0.0, 0.0), "rational": (1.0, 0.0),
+               "quantal": (1.0, 1.0)}
+
+
+@interfaces.register_learner("adversarial_sac")
+def make(config) -> interfaces.Learner:
+  """The learner of an RL config: `agent.adversary` none (SAC), rational
+  (RARL) or quantal (temperature from the observation, QARL)."""
+  a = config.agent
+  env = base.make(config.env.name, horizon=config.env.horizon)
+  spec = Spec(env=env, hidden=tuple(a.hidden), n_envs=a.n_envs,
+              batch_size=a.batch_size, buffer_size=a.buffer_size,
+              updates_per_step=a.updates_per_step,
+              learning_starts=a.learning_starts)
+  on, from_obs = ADVERSARIES[a.adversary]
+  f = lambda x: jnp.asarray(x, jnp.float32)
+  hp = HParams(
+      gamma=f(a.gamma), tau=f(a.tau), lr_actor=f(a.lr_actor),
+      lr_critic=f(a.lr_critic), lr_alpha=f(a.lr_alpha),
+      init_log_alpha=f(a.init_log_alpha), adversary_on=f(on),
+      adv_alpha_from_obs=f(from_obs), prot_learns=f(1.0),
+      env_params=base.as_params(dict(config.env.params),
+                                env.default_params()))
+  return interfaces.Learner(env=env, hparams=hp, fns=compiled(spec),
+                            spec=spec)

@@ -25,7 +25,7 @@ and moves towards a rational one:
   unsuccessful optimisation keeps the old nu and is reported (the official
   code prints it; we return it to be logged).
 
-Both are registered curricula (`algos/rl/curricula.py`: "linear" and
+Both are registered curricula (`common/envs/interfaces.py`: "linear" and
 "self_paced_gamma", numbers from `config.curriculum.<name>`). The teacher
 update runs on the host between jitted training chunks of the RL protocol
 (`common/protocols/rl.py`); the jitted loop is in
@@ -43,8 +43,8 @@ import numpy as np
 from scipy import optimize
 from scipy import special
 
-from algos.rl import curricula
 from common import config as config_lib
+from common.envs import interfaces
 
 
 def linear_temperature(iteration: int | np.ndarray, n_iterations: int,
@@ -186,7 +186,7 @@ def _finish(info, old, new, cur, perf):
 
 
 # ------------------------------------------------------------ curricula
-class LinearCurriculum(curricula.Curriculum):
+class LinearCurriculum(interfaces.Curriculum):
   """QARL-linear: every episode of iteration i at `linear_temperature(i)`."""
 
   def __init__(self, n_iterations: int, initial: float, target: float,
@@ -207,14 +207,14 @@ class LinearCurriculum(curricula.Curriculum):
     return np.full((n_runs,), self.target, np.float32)
 
 
-@curricula.register_curriculum("linear")
+@interfaces.register_curriculum("linear")
 def make_linear(config) -> LinearCurriculum:
   c = config.curriculum.linear
   return LinearCurriculum(config.train.iterations, c.initial, c.target,
                           c.start_frac, c.end_frac)
 
 
-class SelfPacedGammaCurriculum(curricula.Curriculum):
+class SelfPacedGammaCurriculum(interfaces.Curriculum):
   """QARL: per-episode alpha ~ Gamma(nu, rate), nu moved by the teacher.
 
   State per run: `conc` (nu), `above` (the performance bound was reached
@@ -246,7 +246,7 @@ class SelfPacedGammaCurriculum(curricula.Curriculum):
                                     (iterations, 2, n_envs))
     return out
 
-  def update(self, state, seeds, temps, disc_returns):
+  def after_chunk(self, state, seeds, temps, disc_returns):
     state = {k: np.array(v) for k, v in state.items()}   # host copies
     conc, above, count = state["conc"], state["above"], state["pair_count"]
     pt, pr = state["pair_temps"], state["pair_returns"]
@@ -283,7 +283,7 @@ def pair_capacity(n_envs: int, chunk_iterations: int) -> int:
   return 2 * n_envs * chunk_iterations * 8
 
 
-@curricula.register_curriculum("self_paced_gamma")
+@interfaces.register_curriculum("self_paced_gamma")
 def make_self_paced_gamma(config) -> SelfPacedGammaCurriculum:
   c = config.curriculum.self_paced_gamma
   settings = GammaCurriculum(

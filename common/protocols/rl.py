@@ -1,13 +1,14 @@
 """The RL protocol: the seeds of one arm as one jitted, vmapped program.
 
-The purejaxrl shape: `algos/rl/adversarial_sac.py` runs a whole chunk of
-training iterations (episodes, replay, SAC updates through
-`common.core.train_step.optimizer_step`) as one `lax.scan` under `jit`, and
-the seeds of an arm are a `vmap` of it (their numbers are traced, so every
-arm of a study reuses one compilation). Between chunks the host asks the
-curriculum (`algos/rl/curricula.py`, `config.curriculum.name`) for the
-temperatures of the next episodes, updates it with the returns, logs, and
-checkpoints. `run_seeds(config, {seed: workdir})`:
+The purejaxrl shape: the learner (`config.agent.name`, a registered
+`common.envs.interfaces.Learner`; `algos/rl/adversarial_sac.py` for QARL)
+runs a whole chunk of training iterations (episodes, replay, SAC updates
+through `common.core.train_step.optimizer_step`) as one `lax.scan` under
+`jit`, and the seeds of an arm are a `vmap` of it (their numbers are traced,
+so every arm of a study reuses one compilation). Between chunks the host
+asks the curriculum (`config.curriculum.name`) for the temperatures of the
+next episodes, gives it the returns, logs, and checkpoints.
+`run_seeds(config, {seed: workdir})`:
 
 * keeps each seed in its own workdir (`config.json`, `metrics.jsonl`,
   `checkpoints/`, `summary.json`), so the study engine caches, refuses and
@@ -50,22 +51,20 @@ import ml_collections as mlc
 import numpy as np
 import tqdm
 
-from algos.rl import adversarial_sac as asac
-from algos.rl import curricula
 from common import config as config_lib
 from common import registry
 from common.core import checkpoint as checkpoint_lib
 from common.core import logging_utils
 from common.envs import base as envs
+from common.envs import interfaces
 from common.protocols import Protocol
 from common.protocols import RunResult
 from common.protocols import register_protocol
 from common.protocols import runs
 from common.protocols import supervised
 
-# agent.adversary -> (force on, temperature read from the observation)
-ADVERSARIES = {"none": (0.0, 0.0), "rational": (1.0, 0.0),
-               "quantal": (1.0, 1.0)}
+# none (SAC) | rational (RARL: learned temperature) | quantal (QARL)
+ADVERSARIES = ("none", "rational", "quantal")
 
 GROUP = "group.json"  # the seeds a run was vmapped with
 
@@ -83,7 +82,8 @@ def base_config() -> mlc.ConfigDict:
   c.env = mlc.ConfigDict(dict(name="pendulum", horizon=200))
   c.env.params = mlc.ConfigDict()  # physics; unset ones: the env's default
   c.agent = mlc.ConfigDict(dict(
-      adversary="rational",   # none (SAC) | rational (RARL) | quantal
+      name="adversarial_sac",  # a registered learner
+      adversary="rational",   # one of ADVERSARIES
       hidden=(64, 64), n_envs=8, batch_size=128, buffer_size=50_000,
       updates_per_step=2,     # gradient steps per vectorised env step
       learning_starts=1_000,  # transitions in a buffer before its updates
@@ -147,10 +147,13 @@ def validate(config: mlc.ConfigDict) -> None:
                  f"{envs.names()} or brax_<hopper|halfcheetah|walker2d|ant>")
   if not name.startswith("brax_"):  # brax loads lazily, at build time
     envs.as_params(dict(config.env.params), envs.make(name).default_params())
+  if a.name not in interfaces.LEARNERS:
+    raise _error(f"config.agent.name={a.name!r} is not a registered RL "
+                 f"learner; registered: {interfaces.LEARNERS.names()}")
   cur = config.curriculum.name
-  if cur not in curricula.CURRICULA:
+  if cur not in interfaces.CURRICULA:
     raise _error(f"config.curriculum.name={cur!r} is not a registered "
-                 f"curriculum; registered: {curricula.CURRICULA.names()}")
+                 f"curriculum; registered: {interfaces.CURRICULA.names()}")
   if cur != "none" and cur not in config.curriculum:
     raise _error(f"config.curriculum has no section for {cur!r}; add "
                  f"config.curriculum.{cur} = ConfigDict(...) with its numbers")
@@ -160,7 +163,7 @@ def validate(config: mlc.ConfigDict) -> None:
         f"={cur!r}: a quantal adversary reads its temperature from the "
         "curriculum, and a curriculum sets only a quantal adversary's "
         "temperature (use both or neither)")
-  curricula.make(config)  # the curriculum's own checks
+  interfaces.make_curriculum(config)  # the curriculum's own checks
   if config.eval.name not in EVALUATORS:
     raise _error(f"config.eval.name={config.eval.name!r} is not a registered "
                  f"RL evaluator; registered: {EVALUATORS.names()}")
@@ -172,7 +175,7 @@ class State:
   """What a run resumes from; runs stacked on axis 0 `[R]` (none when
   saved per seed)."""
   step: jax.Array             # iterations done (int32 scalar)
-  runs: asac.RunState
+  runs: Any                   # the learner's state
   curriculum: dict[str, Any]  # the curriculum's arrays
 
 
@@ -181,11 +184,18 @@ class Setup:
   """The compiled pieces of one group of seeds of one config."""
   config: mlc.ConfigDict
   seeds: list[int]
-  spec: asac.Spec
-  hp: asac.HParams           # stacked `[R]`
-  curriculum: curricula.Curriculum
-  fns: dict[str, Callable]   # `asac.compiled(spec)`
+  learner: interfaces.Learner
+  hp: Any                    # the learner's numbers, stacked `[R]`
+  curriculum: interfaces.Curriculum
   env_params: dict[str, float]
+
+  @property
+  def fns(self) -> dict[str, Callable]:
+    return self.learner.fns
+
+  @property
+  def env(self) -> Any:
+    return self.learner.env
 
   @property
   def n_runs(self) -> int:
@@ -204,7 +214,7 @@ class Setup:
                               runs=jax.eval_shape(self.init_state).runs,
                               curriculum=self.curriculum.init(self.seeds)))
 
-  def evaluate(self, run_state: asac.RunState, env_params: dict[str, Any],
+  def evaluate(self, run_state: Any, env_params: dict[str, Any],
                temps: np.ndarray, adversary_on: np.ndarray, episodes: int
                ) -> np.ndarray:
     """`[R, G]` undiscounted protagonist returns (deterministic policies)
@@ -222,42 +232,22 @@ def env_params(config: mlc.ConfigDict, env: Any) -> dict[str, float]:
                                        **config.env.params).items()}
 
 
-def hparams(config: mlc.ConfigDict, env: Any) -> asac.HParams:
-  """The traced numbers of one run."""
-  a = config.agent
-  on, from_obs = ADVERSARIES[a.adversary]
-  f = lambda x: jnp.asarray(x, jnp.float32)
-  return asac.HParams(
-      gamma=f(a.gamma), tau=f(a.tau), lr_actor=f(a.lr_actor),
-      lr_critic=f(a.lr_critic), lr_alpha=f(a.lr_alpha),
-      init_log_alpha=f(a.init_log_alpha), adversary_on=f(on),
-      adv_alpha_from_obs=f(from_obs), prot_learns=f(1.0),
-      env_params=envs.as_params(dict(config.env.params),
-                                env.default_params()))
-
-
 def setup(config: mlc.ConfigDict, seeds: Sequence[int]) -> Setup:
   """Builds (or reuses the compilation of) the program of `seeds`."""
-  a = config.agent
-  env = envs.make(config.env.name, horizon=config.env.horizon)
-  spec = asac.Spec(env=env, hidden=tuple(a.hidden), n_envs=a.n_envs,
-                   batch_size=a.batch_size, buffer_size=a.buffer_size,
-                   updates_per_step=a.updates_per_step,
-                   learning_starts=a.learning_starts)
-  hp = hparams(config, env)
-  stacked = jax.tree.map(lambda x: jnp.stack([x] * len(seeds)), hp)
-  return Setup(config=config, seeds=[int(s) for s in seeds], spec=spec,
-               hp=stacked, curriculum=curricula.make(config),
-               fns=asac.compiled(spec), env_params=env_params(config, env))
+  learner = interfaces.make_learner(config)
+  stacked = jax.tree.map(lambda x: jnp.stack([x] * len(seeds)),
+                         learner.hparams)
+  return Setup(config=config, seeds=[int(s) for s in seeds], learner=learner,
+               hp=stacked, curriculum=interfaces.make_curriculum(config),
+               env_params=env_params(config, learner.env))
 
 
-def _take(tree: Any, r: int) -> Any:
-  return jax.tree.map(lambda x: x[r], tree)
-
-
-def _seed_state(state: State, r: int) -> State:
-  return State(step=state.step, runs=_take(state.runs, r),
-               curriculum=_take(state.curriculum, r))
+def _seed_state(host_state: State, r: int) -> State:
+  """Seed `r`'s slice of a state fetched to the host (numpy slicing: no
+  per-leaf device programs to compile)."""
+  take = lambda tree: jax.tree.map(lambda x: x[r], tree)
+  return State(step=host_state.step, runs=take(host_state.runs),
+               curriculum=take(host_state.curriculum))
 
 
 def _common_step(ckpts: Mapping[int, checkpoint_lib.Checkpointer]
@@ -332,8 +322,9 @@ def _restore(s: Setup, ckpts, dirs) -> State:
 
 
 def _save(s: Setup, ckpts, state: State) -> None:
+  host = jax.device_get(state)
   for r, seed in enumerate(s.seeds):
-    ckpts[seed].save(_seed_state(state, r))
+    ckpts[seed].save(_seed_state(host, r))
 
 
 def train(s: Setup, dirs: Mapping[int, str], ckpts,
@@ -361,15 +352,16 @@ def train(s: Setup, dirs: Mapping[int, str], ckpts,
                   dynamic_ncols=True, disable=not show_progress)
   status = "finished"
   try:
-    while step < t.iterations and not preemption.requested:
+    stop = preemption.agreed(step)  # all hosts stop at the same chunk
+    while step < t.iterations and not stop:
       temps = s.curriculum.temperatures(state.curriculum, s.seeds, step, k, n)
       new_runs, metrics = s.fns["train_chunk"](
           state.runs, s.hp, jnp.asarray(temps), jnp.int32(step))
       metrics = jax.device_get(metrics)
       step += k
       _check_finite(step, s.seeds, metrics)
-      cur, logs = s.curriculum.update(state.curriculum, s.seeds, temps,
-                                      metrics["disc_return"])
+      cur, logs = s.curriculum.after_chunk(state.curriculum, s.seeds, temps,
+                                           metrics["disc_return"])
       state = State(step=jnp.asarray(step, jnp.int32), runs=new_runs,
                     curriculum=cur)
       _write_chunk(writers, step, temps, metrics, logs)
@@ -378,13 +370,13 @@ def train(s: Setup, dirs: Mapping[int, str], ckpts,
                       refresh=False)
       for hook in hooks:
         hook(step)
-      if (step % every == 0 or step == t.iterations
-          or preemption.requested):
+      stop = preemption.agreed(step)
+      if step % every == 0 or step == t.iterations or stop:
         _save(s, ckpts, state)
-    if preemption.requested:  # also when it came before the first chunk
+    if stop and step < t.iterations:
       status = "preempted"
-      logging.warning("SIGTERM: saved iteration %d of seeds %s; exiting",
-                      step, s.seeds)
+      logging.warning("SIGTERM: stopped at iteration %d of seeds %s "
+                      "(saved); exiting", step, s.seeds)
   finally:
     bar.close()
     for writer in writers:
@@ -471,7 +463,7 @@ def run_seeds(config: mlc.ConfigDict, workdirs: Mapping[int, str], *,
     groups = _groups(todo, workdirs, ckpts)
     # SIGTERM during an evaluation lets it finish (it is short and the
     # trained state is saved); a group after a preempted one waits.
-    with runs.Preemption() as preemption:
+    with runs.Preemption(config.train.chunk_iterations) as preemption:
       for group in groups:
         if preemption.requested:
           results.update({s: RunResult("preempted", workdirs[s], 0, {}, [],
@@ -535,7 +527,7 @@ def returns(s: Setup, state: State) -> dict[str, np.ndarray]:
   nominal = {k: jnp.full((1,), v, jnp.float32)
              for k, v in s.env_params.items()}
   r, episodes = s.n_runs, s.config.eval.episodes
-  has_adv = np.full((r,), ADVERSARIES[s.config.agent.adversary][0] > 0)
+  has_adv = np.full((r,), s.config.agent.adversary != "none")
   own_t = s.curriculum.eval_temperature(state.curriculum, r)
   vs_own = s.evaluate(state.runs, nominal, own_t,
                       has_adv.astype(np.float32), episodes)[:, 0]
@@ -561,16 +553,20 @@ SMOKE_OVERRIDES = {
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:
-  """`smoke.steps` tiny iterations and the evaluation; raises if the run
-  does not finish or a final number is not finite."""
+  """`smoke.steps` tiny iterations of two seeds vmapped together (as a study
+  runs them) and the evaluation; raises if a run does not finish or a
+  final number is not finite."""
   config = config_lib.apply_overrides(
       config, dict(SMOKE_OVERRIDES, **{"train.iterations": config.smoke.steps}))
-  result = run(config, workdir, show_progress=False)
-  if result.status != "finished" or result.steps != config.smoke.steps:
-    raise AssertionError(f"smoke run ended {result.status} after "
-                         f"{result.steps} iterations")
-  if not result.final or not all(np.isfinite(list(result.final.values()))):
-    raise AssertionError(f"smoke run's final metrics: {result.final}")
+  seeds = (config.seed, config.seed + 1)
+  results = run_seeds(config, {s: os.path.join(workdir, f"seed_{s}")
+                               for s in seeds}, show_progress=False)
+  for seed, result in results.items():
+    if result.status != "finished" or result.steps != config.smoke.steps:
+      raise AssertionError(f"smoke run of seed {seed} ended {result.status} "
+                           f"after {result.steps} iterations")
+    if not result.final or not all(np.isfinite(list(result.final.values()))):
+      raise AssertionError(f"smoke run's final metrics: {result.final}")
 
 
 @register_protocol("rl")

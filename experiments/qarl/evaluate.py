@@ -82,7 +82,7 @@ def evaluate(s: rl.Setup, state: rl.State) -> dict[str, np.ndarray]:
   out["return_vs_worst_adversary"] = s.evaluate(
       worst, nominal, np.zeros(r), np.ones(r), s.config.eval.episodes)[:, 0]
   n = s.config.eval.robustness.grid_size
-  grid = s.evaluate(state.runs, grid_params(s.config, s.spec.env,
+  grid = s.evaluate(state.runs, grid_params(s.config, s.env,
                                             s.env_params),
                     np.zeros(r), np.zeros(r),
                     s.config.eval.robustness.grid_episodes).reshape(r, n, n)

@@ -11,9 +11,9 @@ import pytest
 from scipy import integrate, stats
 
 from algos.rl import adversarial_sac as asac
-from algos.rl import curricula
 from algos.rl import qarl
 from common.envs import base
+from common.envs import interfaces
 
 
 def test_linear_schedule_endpoints():
@@ -153,7 +153,7 @@ def _curriculum_config(name, **numbers):
 
 
 def test_linear_curriculum_feeds_the_schedule_to_every_episode():
-  cur = curricula.make(_curriculum_config("linear"))
+  cur = interfaces.make_curriculum(_curriculum_config("linear"))
   temps = cur.temperatures(cur.init([3, 4]), [3, 4], 3, 2, 2)
   assert temps.shape == (2, 2, 2, 2) and temps.dtype == np.float32
   expected = qarl.linear_temperature(np.array([3, 4]), 9)
@@ -163,16 +163,16 @@ def test_linear_curriculum_feeds_the_schedule_to_every_episode():
 
 
 def test_self_paced_curriculum_updates_after_n_samples_pairs():
-  cur = curricula.make(_curriculum_config("self_paced_gamma", perf_lb=-50.0,
+  cur = interfaces.make_curriculum(_curriculum_config("self_paced_gamma", perf_lb=-50.0,
                                           n_samples=6))
   seeds = [0, 1]
   state = cur.init(seeds)
   temps = cur.temperatures(state, seeds, 0, 1, 2)   # 4 pairs per iteration
   returns = -10.0 - 300.0 * temps
-  state, logs = cur.update(state, seeds, temps, returns)
+  state, logs = cur.after_chunk(state, seeds, temps, returns)
   assert not logs and list(state["pair_count"]) == [4, 4]
   temps = cur.temperatures(state, seeds, 1, 1, 2)
-  state, logs = cur.update(state, seeds, temps, -10.0 - 300.0 * temps)
+  state, logs = cur.after_chunk(state, seeds, temps, -10.0 - 300.0 * temps)
   # 8 >= 6 pairs: one teacher step per run, within the KL trust region.
   assert [r for r, _ in logs] == [0, 1]
   assert list(state["pair_count"]) == [0, 0] and all(state["above"])
@@ -190,4 +190,4 @@ def test_self_paced_curriculum_updates_after_n_samples_pairs():
 
 def test_unknown_curriculum_lists_the_registered_ones():
   with pytest.raises(ValueError, match="linear, none, self_paced_gamma"):
-    curricula.CURRICULA.get("lineer")
+    interfaces.CURRICULA.get("lineer")
