@@ -133,6 +133,23 @@ def test_kill_sigterm_and_resume_equal_a_straight_run(tiny_config, straight,
     assert _records(dirs[seed]) == _records(dirs_a[seed])
 
 
+def test_a_damaged_checkpoint_is_refused(tiny_config, straight, tmp_path):
+  dirs_a, _ = straight
+  dirs = _dirs(tmp_path)
+  for seed in SEEDS:   # finished runs whose summaries were lost
+    shutil.copytree(dirs_a[seed], dirs[seed])
+    os.remove(os.path.join(dirs[seed], runs.SUMMARY))
+  step_dir = os.path.join(dirs[1], "checkpoints", "3")
+  files = [os.path.join(root, f) for root, _, fs in os.walk(step_dir)
+           for f in fs]
+  largest = max(files, key=os.path.getsize)
+  with open(largest, "r+b") as f:
+    f.seek(os.path.getsize(largest) // 2)
+    f.write(b"\x00garbage\xff")
+  with pytest.raises(checkpoint_lib.CheckpointError, match="corrupt"):
+    rl.run_seeds(tiny_config, dirs, show_progress=False)
+
+
 @pytest.mark.parametrize("override", ["agent.lr_actor=0.5",
                                       "agent.gamma=0.9",
                                       "curriculum.self_paced_gamma.max_kl=1.0"])
