@@ -142,9 +142,9 @@ def validate(config: mlc.ConfigDict) -> None:
     raise _error(f"config.agent.buffer_size={a.buffer_size} is not a "
                  f"multiple of agent.n_envs={a.n_envs}")
   name = config.env.name
-  if name not in envs.names() and not name.startswith("brax_"):
+  if name not in envs.names():
     raise _error(f"config.env.name={name!r} is not allowed: expected one of "
-                 f"{envs.names()} or brax_<hopper|halfcheetah|walker2d|ant>")
+                 f"{envs.names()}")
   if not name.startswith("brax_"):  # brax loads lazily, at build time
     envs.as_params(dict(config.env.params), envs.make(name).default_params())
   if a.name not in interfaces.LEARNERS:
