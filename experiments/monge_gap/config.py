@@ -6,7 +6,7 @@ Cuturi, ICML 2023, arXiv:2302.04953; code in ott-jax
 
 Every run trains on the shared train step with a procedural source
 (`experiments/monge_gap/tasks.py`: generator `ot_pair`, evaluator
-`ot_map`). Arms are "<task> / <arm>".
+`ot_map`). Arms are "<task>: <arm>".
 
 Variants (`--config=experiments/monge_gap/config.py:<variant>`):
   cpu   (default) 2-D Gaussian -> Gaussian (closed-form OT map known) and
@@ -35,7 +35,7 @@ CPU_LAMBDAS = (0.0, 1.0, 10.0)
 
 
 def lambda_arms(tasks, lambdas) -> dict[str, str]:
-  return {f"{task} / lambda_{lam:g}".replace(".", "p"):
+  return {f"{task}: lambda_{lam:g}".replace(".", "p"):
           f"data.task={task},method.monge_gap.lambda_monge_gap={lam}"
           for task in tasks for lam in lambdas}
 
@@ -80,11 +80,11 @@ def get_config(variant: str = "cpu") -> mlc.ConfigDict:
     c.schedule.learning_rate = 1e-3
     c.train.update(steps=300, checkpoint_every_steps=150)
     c.study.arms = {
-        "gaussian / ICNN_dual_fast": "",
+        "gaussian: ICNN_dual_fast": "",
         # ott's Bures-map init; W2NeuralDual's positive-weight projection
         # would undo it, so convexity is kept by ott's penalty on negative
         # weights and the clipping of f's instead (beta = 1).
-        "gaussian / ICNN_dual_fast_gaussian_init":
+        "gaussian: ICNN_dual_fast_gaussian_init":
             "model.kwargs.gaussian_init=True,model.kwargs.pos_weights=False",
     }
     c.smoke.enabled = True

@@ -26,6 +26,7 @@ def artifacts(configs: dict[str, Any], workdir: str,
   for objective, points in curves.items():
     ns, mean, std = zip(*sorted(points))
     ax.errorbar(ns, mean, yerr=std, marker="o", capsize=3, label=objective)
+    ax.set_xticks(ns)
   ax.set_xlabel("number of digits n (MI = n log 10)")
   ax.set_ylabel("linear-probe accuracy (%)")
   ax.legend()

@@ -11,14 +11,13 @@ cannot split is refused with the setting's name.
 
 from __future__ import annotations
 
-from concurrent import futures
 import textwrap
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.conftest import run_on_cpu_devices
+from tests.conftest import run_on_one_and_eight_devices
 
 pytestmark = pytest.mark.slow
 
@@ -63,13 +62,8 @@ _SCRIPT = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  script = _SCRIPT.format(root=REPO_ROOT)
-  with futures.ThreadPoolExecutor(2) as pool:
-    one, eight = pool.map(
-        lambda n: run_on_cpu_devices(script, n, str(tmp_path_factory.mktemp(
-            f"devices_{n}"))), (1, 8))
-  assert one["devices"] == 1 and eight["devices"] == 8
-  return one, eight
+  return run_on_one_and_eight_devices(_SCRIPT.format(root=REPO_ROOT),
+                                      tmp_path_factory)
 
 
 @pytest.mark.parametrize("name", ["wdm", "monge_gap"])
