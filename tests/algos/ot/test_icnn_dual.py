@@ -6,12 +6,12 @@ import chex
 import jax
 import numpy as np
 import optax
-import pytest
 from ott.neural.methods import neuraldual
 
 from algos.ot import icnn_dual
 from common import config as config_lib
 from common.core import train_step as train_step_lib
+from common.eval import evaluators
 from experiments.monge_gap import tasks
 from common.protocols import build
 
@@ -24,9 +24,11 @@ def _config(**overrides):
   return config_lib.apply_overrides(config, base)
 
 
-@pytest.mark.parametrize("pos_weights", [True, False])
-def test_steps_equal_ott_w2_neural_dual(pos_weights):
-  config = _config(**{"model.kwargs.pos_weights": pos_weights})
+def test_steps_and_map_equal_ott_w2_neural_dual():
+  """Three steps from the same parameters and batches, without the
+  positive-weight projection (so ott's penalty and clipping of f are
+  exercised too), then the predicted map against ott's grad f."""
+  config = _config(**{"model.kwargs.pos_weights": False})
   s = build.setup(config)
   state = s.init_state()
   # Host copies: the train step donates (deletes) the state's buffers.
@@ -35,7 +37,7 @@ def test_steps_equal_ott_w2_neural_dual(pos_weights):
   adam = optax.adam(1e-3, b1=0.5, b2=0.5)
   solver = neuraldual.W2NeuralDual(
       2, neural_f=net, neural_g=net, optimizer_f=adam, optimizer_g=adam,
-      num_train_iters=0, pos_weights=pos_weights, beta=1.0,
+      num_train_iters=0, pos_weights=False, beta=1.0,
       conjugate_solver=icnn_dual.conjugate.FenchelConjugateLBFGS(max_iter=5))
   state_f = solver.state_f.replace(params=params["f"],
                                    opt_state=adam.init(params["f"]))
@@ -47,18 +49,21 @@ def test_steps_equal_ott_w2_neural_dual(pos_weights):
     state, metrics, _ = s.train_step(state, {}, s.hparams)
     state_f, state_g, loss, _, _, w2 = solver.train_step_parallel(
         state_f, state_g, {"source": batch["x"], "target": batch["y"]})
-    if not pos_weights:   # ott clips f after each step, in its loop
-      state_f = state_f.replace(
-          params=solver._clip_weights_icnn(dict(state_f.params)))  # pylint: disable=protected-access
+    # ott clips f after each step, in its loop.
+    state_f = state_f.replace(
+        params=solver._clip_weights_icnn(dict(state_f.params)))  # pylint: disable=protected-access
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["method/w2_dist"], w2, rtol=1e-5)
   chex.assert_trees_all_close(state.params, {"f": state_f.params,
                                              "g": state_g.params},
                               rtol=1e-4, atol=1e-6)
-  if not pos_weights:
-    kernels = [p["kernel"] for k, p in state.params["f"].items()
-               if k.startswith("w_z")]
-    assert all(float(k.min()) >= 0.0 for k in kernels)
+  kernels = [p["kernel"] for k, p in state.params["f"].items()
+             if k.startswith("w_z")]
+  assert all(float(k.min()) >= 0.0 for k in kernels)
+  test = tasks.held_out(config)
+  mapped = evaluators.predict(s, state, test, ("mapped",))["mapped"]
+  ott_map = state_f.potential_gradient_fn(state_f.params)(test["x"])
+  np.testing.assert_allclose(mapped, ott_map, rtol=1e-4, atol=1e-5)
 
 
 def test_gaussian_init_is_the_bures_map():

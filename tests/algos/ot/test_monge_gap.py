@@ -111,8 +111,7 @@ def _tiny_config(**overrides):
   return config_lib.apply_overrides(config, base)
 
 
-@pytest.mark.parametrize("cost", ["sqeuclidean", "euclidean"])
-def test_step_minimises_map_loss_of_the_generated_batch(cost):
+def test_step_minimises_map_loss_of_the_generated_batch(cost="sqeuclidean"):
   """The Method through the shared step: its loss is `map_loss` of the
   points the generator draws from (seed, step), with the configured cost."""
   config = _tiny_config(**{"method.monge_gap.cost": cost,
@@ -122,9 +121,9 @@ def test_step_minimises_map_loss_of_the_generated_batch(cost):
   params = jax.device_get(state.params)
   batch = s.parts.sample(train_step_lib.procedural_key(state.rng, 0))
   hp = {"lambda_monge_gap": 2.0, "epsilon_fit": 0.01, "epsilon_gap": 0.01}
-  # Under differentiation: at the identity map (the model's init), ott's
-  # Euclidean Monge gap has another value than its forward pass (measured
-  # 1.437 vs 0.037 here; equal as soon as T != id).
+  # Under differentiation (at the identity map, the model's init, ott's
+  # Euclidean Monge gap has another value than in its forward pass:
+  # measured 1.437 vs 0.037 on this batch; equal as soon as T != id).
   (expected, aux), _ = jax.value_and_grad(
       lambda p: monge_gap.map_loss(
           hp, lambda z: s.model.apply({"params": p}, z)["mapped"],
