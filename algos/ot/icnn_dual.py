@@ -41,6 +41,7 @@ import jax.numpy as jnp
 from ott.neural.networks import icnn
 from ott.neural.networks.layers import conjugate
 
+from common import config as config_lib
 from common.core import method as method_lib
 from common.models import registry as model_registry
 
@@ -119,13 +120,11 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
   cfg = dict(method_config)
   kind = cfg.get("conjugate", "lbfgs")
   if kind not in CONJUGATES:
-    raise ValueError(f"method.w2_neural_dual.conjugate={kind!r}; allowed: "
-                     f"{list(CONJUGATES)}")
+    raise config_lib.ConfigError(
+        f"config.method.w2_neural_dual.conjugate={kind!r}; allowed: "
+        f"{list(CONJUGATES)}")
   max_iter = int(cfg.get("conjugate_max_iter", 5))
   n_init = int(cfg.get("gaussian_init_samples", 1024))
-  if max_iter < 1 or n_init < 2:
-    raise ValueError("method.w2_neural_dual: conjugate_max_iter must be >= 1 "
-                     "and gaussian_init_samples >= 2")
   if kind == "lbfgs":
     solver = conjugate.DEFAULT_CONJUGATE_SOLVER
   elif kind == "lbfgs_short":
@@ -198,6 +197,9 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
     return {"mapped": jax.vmap(jax.grad(_value(net, params["f"])))(
         ctx.inputs)}
 
-  return method_lib.Method(name="w2_neural_dual", hparams=hparams, init=init,
-                           apply=apply, after_update=after_update,
-                           predict=predict)
+  return method_lib.Method(
+      name="w2_neural_dual", hparams=hparams, init=init, apply=apply,
+      after_update=after_update, predict=predict,
+      rules={"conjugate_max_iter": config_lib.at_least(1, integer=True),
+             "gaussian_init_samples": config_lib.at_least(2, integer=True),
+             "beta": config_lib.at_least(0.0)})

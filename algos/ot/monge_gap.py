@@ -43,6 +43,7 @@ from ott.neural.methods import monge_gap as ott_monge_gap
 from ott.tools import sinkhorn_divergence
 import scipy.optimize
 
+from common import config as config_lib
 from common.core import method as method_lib
 from common.models import registry as model_registry
 
@@ -54,7 +55,8 @@ COSTS = {"sqeuclidean": costs.SqEuclidean, "euclidean": costs.Euclidean}
 
 
 def fitting_loss(mapped: jax.Array, target: jax.Array,
-                 epsilon: jax.Array | float, relative_epsilon: str | None = "mean",
+                 epsilon: jax.Array | float,
+                 relative_epsilon: str | None = "mean",
                  **sinkhorn_kwargs) -> jax.Array:
   """Sinkhorn divergence S_eps(T#mu, nu) with the squared-Euclidean cost.
 
@@ -90,7 +92,8 @@ def monge_gap(source: jax.Array, mapped: jax.Array,
 
 def map_loss(hparams: dict[str, jax.Array], map_fn: MapFn, source: jax.Array,
              target: jax.Array, cost_fn: costs.CostFn | None = None,
-             relative_epsilon: str | None = "mean", **sinkhorn_kwargs) -> tuple[jax.Array, dict[str, jax.Array]]:
+             relative_epsilon: str | None = "mean", **sinkhorn_kwargs
+             ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Fitting loss + lambda * Monge gap for one batch.
 
   Args:
@@ -205,14 +208,9 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
   """
   cfg = dict(method_config)
   if cfg.get("cost", "sqeuclidean") not in COSTS:
-    raise ValueError(f"method.monge_gap.cost={cfg.get('cost')!r}; allowed: "
-                     f"{sorted(COSTS)}")
-  if cfg.get("lambda_monge_gap", 0.0) < 0:
-    raise ValueError(f"method.monge_gap.lambda_monge_gap="
-                     f"{cfg['lambda_monge_gap']} must be >= 0")
-  for name in ("epsilon_fit", "epsilon_gap"):
-    if name in cfg and not cfg[name] > 0:
-      raise ValueError(f"method.monge_gap.{name}={cfg[name]} must be > 0")
+    raise config_lib.ConfigError(
+        f"config.method.monge_gap.cost={cfg.get('cost')!r}; allowed: "
+        f"{sorted(COSTS)}")
   cost_fn = COSTS[cfg.get("cost", "sqeuclidean")]()
 
   def hparams(method_cfg, run):
@@ -227,4 +225,8 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
     loss = metrics.pop("loss")
     return loss, method_lib.StepAux(metrics, ctx.model_state, method_state)
 
-  return method_lib.Method(name="monge_gap", hparams=hparams, apply=apply)
+  return method_lib.Method(
+      name="monge_gap", hparams=hparams, apply=apply,
+      rules={"lambda_monge_gap": config_lib.at_least(0.0),
+             "epsilon_fit": config_lib.greater_than(0.0),
+             "epsilon_gap": config_lib.greater_than(0.0)})

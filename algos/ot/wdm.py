@@ -43,6 +43,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from common import config as config_lib
 from common.core import method as method_lib
 from common.models import registry as model_registry
 
@@ -158,10 +159,6 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
     The Method: `apply` = InfoNCE of the separable critic on the batch +
     `gp_weight` x the gradient penalty of that critic.
   """
-  gp_weight = method_config.get("gp_weight", 10.0)
-  if not isinstance(gp_weight, (int, float)) or gp_weight < 0:
-    raise ValueError(f"method.wdm.gp_weight={gp_weight!r} must be a number "
-                     ">= 0 (0 is CPC)")
   one_sided = bool(method_config.get("one_sided", False))
 
   def hparams(cfg, run):
@@ -174,4 +171,6 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
                              hp["gp_weight"], one_sided)
     return loss, method_lib.StepAux(metrics, ctx.model_state, method_state)
 
-  return method_lib.Method(name="wdm", hparams=hparams, apply=apply)
+  return method_lib.Method(
+      name="wdm", hparams=hparams, apply=apply,
+      rules={"gp_weight": config_lib.at_least(0.0)})

@@ -36,15 +36,16 @@ CPU_LAMBDAS = (0.0, 1.0, 10.0)
 
 def lambda_arms(tasks, lambdas) -> dict[str, str]:
   return {f"{task}: lambda_{lam:g}".replace(".", "p"):
-          f"data.task={task},method.monge_gap.lambda_monge_gap={lam}"
+          f"data.kwargs.task={task},method.monge_gap.lambda_monge_gap={lam}"
           for task in tasks for lam in lambdas}
 
 
 def _base(study_name: str) -> mlc.ConfigDict:
   c = supervised.base_config()
   c.experiment = "monge_gap"
-  c.data = mlc.ConfigDict(dict(
-      name="ot_pair", source="generator", input_key="x", preprocess="none",
+  c.data.update(name="ot_pair", source="generator", input_key="x",
+                preprocess="none")
+  c.data.kwargs = mlc.ConfigDict(dict(
       task="gaussian", dim=2,
       num_test=500))     # held-out points of each measure
   c.optim.update(name="adamw", weight_decay=0.0)

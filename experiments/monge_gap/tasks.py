@@ -1,6 +1,7 @@
 """The Monge-gap study's point clouds (a generator) and held-out metrics.
 
-Tasks (`config.data.task`):
+Tasks (`config.data.kwargs.task`; also `dim`, and `num_test` held-out
+points):
 * "gaussian": a fixed pair of `dim`-d Gaussians (the same for every seed),
   whose OT map is known in closed form (ott's `Gaussian.transport`);
 * "<source>-><target>": two of ott's 2-d Gaussian mixtures ("simple",
@@ -8,7 +9,7 @@ Tasks (`config.data.task`):
 
 The generator `ot_pair` draws batches {"x": source [b, d], "y": target
 [b, d]} on device from `(seed, step)`. The evaluator `ot_map` scores the
-method's map on `data.num_test` held-out points of each measure, drawn from
+method's map on `num_test` held-out points of each measure, drawn from
 the key `10_000 + seed` (a stream no train step uses): fit S_eps(T#mu, nu)
 (relative eps `EPSILON_EVAL`), map cost, exact (Hungarian) OT cost, cost
 gap and, for "gaussian", the error to the true map
@@ -63,11 +64,12 @@ def make_task(name: str, dim: int = 2
   source_name, sep, target_name = name.partition("->")
   if not sep or source_name not in MIXTURES or target_name not in MIXTURES:
     raise config_lib.ConfigError(
-        f"config.data.task={name!r} is not allowed: expected 'gaussian' or "
-        f"'<source>-><target>' with mixtures from {list(MIXTURES)}")
+        f"config.data.kwargs.task={name!r} is not allowed: expected "
+        f"'gaussian' or '<source>-><target>' with mixtures from "
+        f"{list(MIXTURES)}")
   if dim != 2:
-    raise config_lib.ConfigError(f"config.data.dim={dim}: the mixture task "
-                                 f"{name!r} is 2-d")
+    raise config_lib.ConfigError(f"config.data.kwargs.dim={dim}: the mixture "
+                                 f"task {name!r} is 2-d")
   # ott's GaussianMixture holds the centres, scale and std; we sample the
   # same law statelessly (its iterator carries an rng we cannot fold in).
   mixes = [ott_datasets.GaussianMixture(n, batch_size=1,
@@ -85,31 +87,40 @@ def make_task(name: str, dim: int = 2
   return sample, None
 
 
+DEFAULTS = dict(task="gaussian", dim=2, num_test=500)
 RULES = {
-    "data.dim": config_lib.at_least(1, integer=True),
-    "data.num_test": config_lib.at_least(2, integer=True),
+    "dim": config_lib.at_least(1, integer=True),
+    "num_test": config_lib.at_least(2, integer=True),
 }
+
+
+def settings(config: Any) -> dict[str, Any]:
+  """The task's settings (`config.data.kwargs` over `DEFAULTS`), checked."""
+  kw = procedural.settings(config, DEFAULTS, RULES)
+  make_task(kw["task"], kw["dim"])   # raises on an unknown task
+  return kw
 
 
 @procedural.register_generator("ot_pair")
 def make(config: Any) -> procedural.Generator:
   """Batches {"x": [b, d] source points, "y": [b, d] target points}."""
-  config_lib.check_rules(config, RULES)
-  pair, _ = make_task(config.data.task, config.data.dim)
+  kw = settings(config)
+  pair, _ = make_task(kw["task"], kw["dim"])
 
   def sample(rng, n):
     x, y = pair(rng, n)
     return {"x": x, "y": y}
   return procedural.Generator(sample=sample,
                               example=procedural.example_from(sample),
-                              eval_examples=config.data.num_test)
+                              eval_examples=kw["num_test"])
 
 
 def held_out(config: Any) -> dict[str, jax.Array]:
   """The run's held-out points {"x", "y"} `[num_test, d]` (fixed per seed)."""
-  pair, _ = make_task(config.data.task, config.data.dim)
+  kw = settings(config)
+  pair, _ = make_task(kw["task"], kw["dim"])
   x, y = pair(jax.random.PRNGKey(_HELD_OUT_STREAM + config.seed),
-              config.data.num_test)
+              kw["num_test"])
   return {"x": x, "y": y}
 
 
@@ -119,7 +130,8 @@ def evaluate(setup: Any, state: Any) -> dict[str, float]:
   cfg = setup.config
   test = held_out(cfg)
   mapped = evaluators.predict(setup, state, test, ("mapped",))["mapped"]
-  _, true_map = make_task(cfg.data.task, cfg.data.dim)
+  kw = settings(cfg)
+  _, true_map = make_task(kw["task"], kw["dim"])
   return monge_gap.map_metrics(
       mapped, test["x"], test["y"], EPSILON_EVAL,
       true_mapped=None if true_map is None else true_map(test["x"]))

@@ -54,9 +54,9 @@ def _tables() -> tuple[dict, ...]:
 def get_config(variant: str = "digits") -> mlc.ConfigDict:
   c = supervised.base_config()
   c.experiment = "wdm"
-  c.data = mlc.ConfigDict(dict(
-      name="multi_digits", source="generator", input_key="x",
-      preprocess="none",
+  c.data.update(name="multi_digits", source="generator", input_key="x",
+                preprocess="none")
+  c.data.kwargs = mlc.ConfigDict(dict(
       num_digits=2, view_noise=0.3,
       train_pool=1200,     # first 1200 sklearn digits train, the rest test
       probe_train=2000, probe_test=1000))
@@ -72,7 +72,7 @@ def get_config(variant: str = "digits") -> mlc.ConfigDict:
                  tensorboard=False)
   c.eval.name = "wdm_probe"
   c.study.arms = {
-      arm_name(obj, n): f"method.wdm.gp_weight={gp},data.num_digits={n}"
+      arm_name(obj, n): f"method.wdm.gp_weight={gp},data.kwargs.num_digits={n}"
       for obj, gp in OBJECTIVES.items() for n in NUM_DIGITS}
   c.study.seeds = (0, 1, 2)
   c.study.metrics = ()          # the layout tables below

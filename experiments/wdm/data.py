@@ -8,8 +8,8 @@ nats. Batches are pure functions of a key (`config.data.source =
 step t's batch from `(seed, t)` on device, so runs resume exactly and agree
 on 1 or N devices.
 
-Settings (`config.data`): `num_digits` n, `view_noise` (pixel std),
-`train_pool` (the first `train_pool` of the 1797 sklearn digits feed
+Settings (`config.data.kwargs`): `num_digits` n, `view_noise` (pixel
+std), `train_pool` (the first `train_pool` of the 1797 sklearn digits feed
 training and the probe's fit; the rest the probe's test), `probe_train`
 and `probe_test` (tuples the linear probe fits and scores,
 `experiments/wdm/probe.py`).
@@ -29,16 +29,29 @@ from common.data import procedural
 
 NUM_DIGITS_TOTAL = 1797   # sklearn's digits
 
+DEFAULTS = dict(num_digits=2, view_noise=0.3, train_pool=1200,
+                probe_train=2000, probe_test=1000)
 RULES = {
-    "data.num_digits": config_lib.at_least(1, integer=True),
-    "data.view_noise": config_lib.at_least(0.0),
-    "data.train_pool": config_lib.Rule(
+    "num_digits": config_lib.at_least(1, integer=True),
+    "view_noise": config_lib.at_least(0.0),
+    "train_pool": config_lib.Rule(
         f"an int in [1, {NUM_DIGITS_TOTAL - 1}] (sklearn has "
         f"{NUM_DIGITS_TOTAL} digits; the rest are the probe's test pool)",
         lambda v: isinstance(v, int) and 1 <= v < NUM_DIGITS_TOTAL),
-    "data.probe_train": config_lib.at_least(10, integer=True),
-    "data.probe_test": config_lib.at_least(1, integer=True),
+    "probe_train": config_lib.at_least(10, integer=True),
+    "probe_test": config_lib.at_least(1, integer=True),
 }
+
+
+def settings(config: Any) -> dict[str, Any]:
+  """The task's settings (`config.data.kwargs` over `DEFAULTS`), checked."""
+  kw = procedural.settings(config, DEFAULTS, RULES)
+  if kw["probe_test"] < config.train.batch_size:
+    raise config_lib.ConfigError(
+        f"config.data.kwargs.probe_test={kw['probe_test']} must be >= "
+        f"train.batch_size={config.train.batch_size} (the held-out InfoNCE "
+        "bound scores blocks of one batch)")
+  return kw
 
 
 @functools.lru_cache(maxsize=4)
@@ -94,15 +107,9 @@ def make(config: Any) -> procedural.Generator:
   `sample` draws from the training pool, `eval_sample` from the held-out
   pool (the probe's test tuples).
   """
-  config_lib.check_rules(config, RULES)
-  d = config.data
-  if d.probe_test < config.train.batch_size:
-    raise config_lib.ConfigError(
-        f"config.data.probe_test={d.probe_test} must be >= "
-        f"train.batch_size={config.train.batch_size} (the held-out InfoNCE "
-        "bound scores blocks of one batch)")
-  train_pool, test_pool = pools(int(d.train_pool))
-  n, noise = int(d.num_digits), float(d.view_noise)
+  kw = settings(config)
+  train_pool, test_pool = pools(int(kw["train_pool"]))
+  n, noise = int(kw["num_digits"]), float(kw["view_noise"])
 
   def draw(pool):
     def sample(rng, batch):
@@ -113,4 +120,4 @@ def make(config: Any) -> procedural.Generator:
   sample = draw(train_pool)
   return procedural.Generator(
       sample=sample, example=procedural.example_from(sample), num_classes=10,
-      eval_sample=draw(test_pool), eval_examples=int(d.probe_test))
+      eval_sample=draw(test_pool), eval_examples=int(kw["probe_test"]))

@@ -21,7 +21,7 @@ def artifacts(configs: dict[str, Any], workdir: str,
     values = [r.final["probe_acc"] for r in by_seed.values()]
     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     curves.setdefault(objective, []).append(
-        (int(configs[arm].data.num_digits), float(np.mean(values)), std))
+        (int(configs[arm].data.kwargs.num_digits), float(np.mean(values)), std))
   fig, ax = plt.subplots(figsize=(4.5, 3.4))
   for objective, points in curves.items():
     ns, mean, std = zip(*sorted(points))

@@ -1,12 +1,12 @@
 """The WDM study's evaluator: a linear probe of the frozen codes.
 
 A logistic regression on the standardised codes of one view predicts each
-of the n digits (`data.probe_train` tuples from the training pool, scored
-on `data.probe_test` tuples from the held-out pool), as the paper's
-downstream evaluation does. Also the InfoNCE bound `log b - L_NCE` on
-held-out pairs, in blocks of `train.batch_size` pairs (b = the batch size).
-The probe sets are fixed per seed: keys `fold_in(seed, 10**6 + 1)` (fit)
-and `10**6 + 2` (test), streams no train step draws from.
+of the n digits (`data.kwargs.probe_train` tuples from the training pool,
+scored on `data.kwargs.probe_test` tuples from the held-out pool), as the
+paper's downstream evaluation does. Also the InfoNCE bound `log b - L_NCE`
+on held-out pairs, in blocks of `train.batch_size` pairs (b = the batch
+size). The probe sets are fixed per seed: keys `fold_in(seed, 10**6 + 1)`
+(fit) and `10**6 + 2` (test), streams no train step draws from.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sklearn import linear_model
 
 from algos.ot import wdm
 from common.eval import evaluators
+from experiments.wdm import data as wdm_data
 
 _PROBE_STREAM = 10**6
 
@@ -36,11 +37,12 @@ def _codes(setup: Any, state: Any, batch: dict[str, Any]
 def evaluate(setup: Any, state: Any) -> dict[str, float]:
   """probe_acc / probe_all_acc (%), held-out InfoNCE bound and accuracy."""
   cfg, gen = setup.config, setup.generator
+  kw = wdm_data.settings(cfg)
   key = jax.random.PRNGKey(cfg.seed)
   fit = gen.sample(jax.random.fold_in(key, _PROBE_STREAM + 1),
-                   cfg.data.probe_train)
+                   kw["probe_train"])
   test = gen.eval_sample(jax.random.fold_in(key, _PROBE_STREAM + 2),
-                         cfg.data.probe_test)
+                         kw["probe_test"])
   z_fit, _ = _codes(setup, state, fit)
   z_test, z_test_y = _codes(setup, state, test)
   labels_fit = np.asarray(fit["label"])

@@ -34,9 +34,10 @@ _SCRIPT = textwrap.dedent("""
     tiny = {{
         "wdm": ("experiments/wdm/config.py", {{
             "model.kwargs.hidden": (16,), "model.kwargs.out_dim": 8,
-            "data.probe_train": 64, "data.probe_test": 32}}),
+            "data.kwargs.probe_train": 64,
+            "data.kwargs.probe_test": 32}}),
         "monge_gap": ("experiments/monge_gap/config.py", {{
-            "model.kwargs.hidden": (8,), "data.num_test": 32}}),
+            "model.kwargs.hidden": (8,), "data.kwargs.num_test": 32}}),
     }}
     for name, (spec, overrides) in tiny.items():
       cfg = config_lib.apply_overrides(config_lib.load_config(spec), dict(

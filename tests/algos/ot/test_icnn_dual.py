@@ -19,7 +19,7 @@ from common.protocols import build
 def _config(**overrides):
   config = config_lib.load_config("experiments/monge_gap/config.py:icnn")
   base = {"model.kwargs.dim_hidden": (8, 8), "train.batch_size": 16,
-          "train.steps": 3, "data.num_test": 32}
+          "train.steps": 3, "data.kwargs.num_test": 32}
   base.update(overrides)
   return config_lib.apply_overrides(config, base)
 
@@ -50,8 +50,8 @@ def test_steps_and_map_equal_ott_w2_neural_dual():
     state_f, state_g, loss, _, _, w2 = solver.train_step_parallel(
         state_f, state_g, {"source": batch["x"], "target": batch["y"]})
     # ott clips f after each step, in its loop.
-    state_f = state_f.replace(
-        params=solver._clip_weights_icnn(dict(state_f.params)))  # pylint: disable=protected-access
+    clip = solver._clip_weights_icnn  # pylint: disable=protected-access
+    state_f = state_f.replace(params=clip(dict(state_f.params)))
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["method/w2_dist"], w2, rtol=1e-5)
   chex.assert_trees_all_close(state.params, {"f": state_f.params,

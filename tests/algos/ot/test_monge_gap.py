@@ -106,7 +106,7 @@ def test_no_retrace_on_new_hparams():
 def _tiny_config(**overrides):
   config = config_lib.load_config("experiments/monge_gap/config.py")
   base = {"model.kwargs.hidden": (8,), "train.batch_size": 16,
-          "train.steps": 2, "data.num_test": 32}
+          "train.steps": 2, "data.kwargs.num_test": 32}
   base.update(overrides)
   return config_lib.apply_overrides(config, base)
 
@@ -139,8 +139,8 @@ def test_step_minimises_map_loss_of_the_generated_batch(cost="sqeuclidean"):
     ({"method.monge_gap.lambda_monge_gap": -1.0}, "lambda_monge_gap"),
     ({"method.monge_gap.epsilon_gap": 0.0}, "epsilon_gap"),
     ({"method.monge_gap.cost": "cosine"}, "cost"),
-    ({"data.task": "gaussian->circle"}, "data.task"),
-    ({"data.num_test": 1}, "data.num_test"),
+    ({"data.kwargs.task": "gaussian->circle"}, "data.kwargs.task"),
+    ({"data.kwargs.num_test": 1}, "data.kwargs.num_test"),
     ({"optim.name": "rmsprop"}, "optim.name"),
 ])
 def test_bad_settings_are_refused_naming_the_field(override, field):

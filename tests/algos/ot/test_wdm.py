@@ -133,8 +133,7 @@ def _tiny_config(**overrides):
   base = {"model.kwargs.hidden": (16,), "model.kwargs.out_dim": 8,
           "train.batch_size": 16, "train.steps": 6,
           "train.checkpoint_every_steps": 2, "train.log_every_steps": 1,
-          "data.probe_train": 100, "data.probe_test": 32,
-          "data.num_digits": 2}
+          "data.kwargs.probe_train": 100, "data.kwargs.probe_test": 32}
   base.update(overrides)
   return config_lib.apply_overrides(config, base)
 
