@@ -125,3 +125,17 @@ def train_on_cpu_devices(config_expr: str, devices: int,
   return run_on_cpu_devices(
       _TRAIN_SCRIPT.format(root=REPO_ROOT, config_expr=config_expr), devices,
       workdir)
+
+
+def run_on_one_and_eight_devices(script: str, tmp_path_factory
+                                 ) -> tuple[dict, dict]:
+  """`run_on_cpu_devices(script, n, workdir)` for n = 1 and 8, both at once
+  (compilation dominates, and CI has 2 cores); each gets its own workdir
+  as `sys.argv[1]`. Returns the two JSON results (1 device, 8 devices)."""
+  from concurrent import futures  # pylint: disable=g-import-not-at-top
+  with futures.ThreadPoolExecutor(2) as pool:
+    one, eight = pool.map(
+        lambda n: run_on_cpu_devices(script, n, str(tmp_path_factory.mktemp(
+            f"devices_{n}"))), (1, 8))
+  assert one["devices"] == 1 and eight["devices"] == 8
+  return one, eight

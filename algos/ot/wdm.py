@@ -26,15 +26,26 @@ with the separable critic `f(x, y) = g(x)^T g(y)`, and constrains `f` to be
 
 `lambda = 0` and no spectral normalisation is exactly CPC/InfoNCE. Nothing
 here comes from ott-jax (it has no dependency estimators); this is plain JAX.
+
+On the harness: the objective is the Method v2 `wdm` (its `apply` encodes
+both views of the step's batch, scores them with the critic and adds the
+penalty; `gp_weight` is traced), the encoder the model `wdm_encoder`.
+The contrastive scores couple every pair of the batch, so the loss is that
+of the global batch on any number of devices; `train.micro_batches > 1`
+would make it a mean of per-micro-batch InfoNCE losses (fewer negatives).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from common import config as config_lib
+from common.core import method as method_lib
+from common.models import registry as model_registry
 
 EncodeFn = Callable[[jax.Array], jax.Array]   # [b, d_in] -> [b, d_z]
 
@@ -111,15 +122,55 @@ class SpectralDense(nn.Module):
     return x @ (kernel / jnp.maximum(sigma, 1e-6)) + bias
 
 
+@model_registry.register_model("wdm_encoder")
 class Encoder(nn.Module):
-  """MLP encoder `g`: `[b, d_in] -> [b, d_z]`."""
+  """MLP encoder `g`: `[b, d_in] -> {"features": [b, d_z]}`.
+
+  `num_classes` is the model registry's first argument; the encoder has no
+  classifier head and ignores it.
+  """
+  num_classes: int = 0
   hidden: Sequence[int] = (256, 256)
   out_dim: int = 64
   spectral_norm: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False
+               ) -> dict[str, jax.Array]:
+    del train   # no dropout or BatchNorm
     dense = SpectralDense if self.spectral_norm else nn.Dense
+    x = x.astype(self.dtype)
     for width in self.hidden:
       x = nn.relu(dense(width)(x))
-    return dense(self.out_dim)(x)
+    return {"features": dense(self.out_dim)(x).astype(jnp.float32)}
+
+
+@method_lib.register_method("wdm")
+def make(method_config: dict[str, Any]) -> method_lib.Method:
+  """WPC (`gp_weight > 0`) or CPC (`gp_weight = 0`) on two-view batches.
+
+  Args:
+    method_config: `gp_weight` (>= 0, traced) and `one_sided` (static).
+      The batch holds the first view as the model input (`ctx.inputs`) and
+      the second, already in model-input form, under "y" `[b, d_in]`.
+
+  Returns:
+    The Method: `apply` = InfoNCE of the separable critic on the batch +
+    `gp_weight` x the gradient penalty of that critic.
+  """
+  one_sided = bool(method_config.get("one_sided", False))
+
+  def hparams(cfg, run):
+    del run
+    return {"gp_weight": float(cfg.get("gp_weight", 10.0))}
+
+  def apply(hp, ctx, params, method_state, batch, rng):
+    encode = lambda v: ctx.forward(params, v)[0]["features"]
+    loss, metrics = wdm_loss(encode, ctx.inputs, batch["y"], rng,
+                             hp["gp_weight"], one_sided)
+    return loss, method_lib.StepAux(metrics, ctx.model_state, method_state)
+
+  return method_lib.Method(
+      name="wdm", hparams=hparams, apply=apply,
+      rules={"gp_weight": config_lib.at_least(0.0)})

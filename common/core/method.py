@@ -83,6 +83,9 @@ class InitContext(NamedTuple):
   config: dict[str, Any]       # the method's config section (static)
   model: nn.Module | None = None
   extras: Any = None           # `Method.load`'s result, protocol arrays
+  # With a procedural source: the generator's `sample(rng, n) -> batch`,
+  # for data-dependent initialisations (jittable; draw with `init`'s key).
+  sample: Callable[[jax.Array, int], dict[str, jax.Array]] | None = None
 
 
 class InitOutput(NamedTuple):

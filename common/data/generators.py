@@ -24,19 +24,9 @@ import jax.numpy as jnp
 from common.data import procedural
 
 
-def _kwargs(config: Any, defaults: dict[str, Any]) -> dict[str, Any]:
-  given = config.data.kwargs.to_dict()
-  unknown = set(given) - set(defaults)
-  if unknown:
-    raise ValueError(f"config.data.kwargs has {sorted(unknown)}, which "
-                     f"generator {config.data.name!r} does not read; it "
-                     f"reads {sorted(defaults)}")
-  return {**defaults, **given}
-
-
 @procedural.register_generator("gaussian_blobs")
 def gaussian_blobs(config: Any) -> procedural.Generator:
-  kw = _kwargs(config, {"num_classes": 3, "dim": 8, "separation": 3.0})
+  kw = procedural.settings(config, {"num_classes": 3, "dim": 8, "separation": 3.0})
   c, d = int(kw["num_classes"]), int(kw["dim"])
   centers = kw["separation"] * jax.random.normal(jax.random.PRNGKey(1234),
                                                  (c, d)) / jnp.sqrt(d)
@@ -54,7 +44,7 @@ def gaussian_blobs(config: Any) -> procedural.Generator:
 
 @procedural.register_generator("token_copy")
 def token_copy(config: Any) -> procedural.Generator:
-  kw = _kwargs(config, {"vocab_size": 16, "length": 16})
+  kw = procedural.settings(config, {"vocab_size": 16, "length": 16})
   vocab, length = int(kw["vocab_size"]), int(kw["length"])
   if length % 2 or length < 4:
     raise ValueError(f"token_copy: length={length} must be even and >= 4")

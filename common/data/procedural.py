@@ -17,10 +17,11 @@ dynamical systems and arithmetic sequences are all generators.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jax
 
+from common import config as config_lib
 from common import registry
 
 GENERATORS = registry.Registry("generator", ("common.data", "experiments",
@@ -61,6 +62,31 @@ def example_from(sample: Callable[[jax.Array, int], Batch]
                  ) -> dict[str, jax.ShapeDtypeStruct]:
   """The `example` of a generator, by tracing one draw of one example."""
   return jax.eval_shape(lambda k: sample(k, 1), jax.random.PRNGKey(0))
+
+
+def settings(config: Any, defaults: dict[str, Any],
+             rules: Mapping[str, config_lib.Rule] | None = None
+             ) -> dict[str, Any]:
+  """A generator's settings: `config.data.kwargs` over its `defaults`.
+
+  Raises:
+    ValueError: a key the generator does not read.
+    config_lib.ConfigError: a value outside its declared range (`rules`:
+      setting -> `config.Rule`), naming `config.data.kwargs.<key>`.
+  """
+  given = config.data.kwargs.to_dict()
+  unknown = set(given) - set(defaults)
+  if unknown:
+    raise ValueError(f"config.data.kwargs has {sorted(unknown)}, which "
+                     f"generator {config.data.name!r} does not read; it "
+                     f"reads {sorted(defaults)}")
+  kw = {**defaults, **given}
+  for key, rule in (rules or {}).items():
+    if not rule.test(kw[key]):
+      raise config_lib.ConfigError(
+          f"config.data.kwargs.{key}={kw[key]!r} is not allowed: expected "
+          f"{rule.allowed}")
+  return kw
 
 
 def make(config: Any) -> Generator:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax
 import numpy as np
 
 from common import registry
@@ -54,3 +55,23 @@ def no_metrics(setup: Any, state: Any) -> dict[str, float]:
   """No held-out evaluation (the loop still logs training metrics)."""
   del setup, state
   return {}
+
+
+def predict(setup: Any, state: Any, batch: dict[str, Any],
+            keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+  """The method's eval-mode outputs `keys` (`Method.predict`) on a batch of
+  any size, as host arrays.
+
+  For evaluators that read outputs other than the logits (features for a
+  probe, a fitted map's images) on a fixed held-out batch: the batch is
+  padded (repeating its last row) to a multiple of the device count, run
+  through `setup.eval_step` split over the mesh, and cut back.
+  """
+  n = len(jax.tree.leaves(batch)[0])
+  pad = -n % jax.device_count()
+  padded = jax.tree.map(
+      lambda x: np.concatenate([x, np.repeat(x[-1:], pad, 0)]) if pad else x,
+      jax.tree.map(np.asarray, batch))
+  padded = jax.device_put(padded, sharding_lib.batch_sharded(setup.mesh))
+  out = setup.eval_step(state, padded, setup.hparams, output_keys=tuple(keys))
+  return {k: sharding_lib.gather_to_host(v)[:n] for k, v in out.items()}

@@ -33,6 +33,7 @@ from common import registry
 from common.core import checkpoint as checkpoint_lib
 from common.core import logging_utils
 from common.core import method as method_lib
+from common.data import procedural
 from common.eval import evaluators
 from common.protocols import Protocol
 from common.protocols import RunResult
@@ -162,6 +163,15 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"config.eval.name={config.eval.name!r} is not a registered "
         f"evaluator; registered: {evaluators.EVALUATORS.names()}")
+  if config.data.source == "generator":
+    # The generator's factory checks its settings (`data.kwargs`), so a bad
+    # value fails here, before any run of a study starts.
+    try:
+      procedural.make(config)
+    except config_lib.ConfigError:
+      raise
+    except (ValueError, TypeError, KeyError) as e:
+      raise config_lib.ConfigError(str(e)) from e
 
 
 def evaluate(s: build.Setup, state: Any) -> dict[str, float]:

@@ -6,4 +6,4 @@
 
 STATUS = 'implemented'
 ALGOS = 'algos/ot/monge_gap.py'
-NOTE = ("CPU study (3 seeds): Gaussian map cost 13.8->11.8, error 2.8->0.08 at equal fit; mixtures underfit (not shown); ICNN dual reaches equal fit on 2/3 seeds only from ott's Gaussian init")
+NOTE = ("CPU study (3 seeds): Gaussian map cost 13.9->10.8, error 3.3->0.11 at equal fit; mixtures underfit (not shown); ICNN dual (ott's step, ported) reaches equal fit only from ott's Gaussian init, on some seeds (1/3)")

@@ -6,4 +6,4 @@
 
 STATUS = 'reproduced on CPU'
 ALGOS = 'algos/ot/wdm.py'
-NOTE = ("CPU study (3 seeds, n digits): n=1->4 probe acc CPC -10.2, WPC -5.4 points; WPC ahead at n=4")
+NOTE = ("CPU study (seeds 0-2 and 3-5, n digits): n=1->4 probe acc CPC -11, WPC -5 points; WPC ahead at n=4 (~2 points), behind at n<=2, tied at n=3")
