@@ -150,10 +150,11 @@ class Adapter:
     rng = jax.device_put(jax.random.fold_in(self._key, salt), self._repl)
     return jax.tree.map(jnp.copy, self.state0).replace(rng=rng)
 
-  def _walk(self, state: TrainState, batches: dict[str, jax.Array]):
+  def walk(self, state: TrainState, batches: dict[str, jax.Array],
+           hparams: dict[str, Any] | None = None):
     """Adapts on `[k, b, ...]` batches: `(state, preds [k, b], metrics
-    {name: [k]})`."""
-    hp = self.setup.hparams
+    {name: [k]})`; `hparams` default the config's (`setup.hparams`)."""
+    hp = self.setup.hparams if hparams is None else hparams
     if self.loop == "scan":
       state, (preds, metrics) = self._scan(state, batches, hp)
       return state, np.asarray(preds), jax.device_get(metrics)
@@ -174,7 +175,7 @@ class Adapter:
     step metrics {name: [T]})`."""
     preds, labels, metrics = [], [], []
     for batches, y in stream.chunks():
-      state, p, m = self._walk(state, batches)
+      state, p, m = self.walk(state, batches)
       preds.append(p)
       labels.append(y)
       metrics.append(m)
