@@ -11,7 +11,8 @@ the selection changes; the redundancy filter is off), and CoTTA
 gate-off/gate-on (the gate is a traced threshold: 0 never fires, 2 always
 fires).
 
-    python -m benchmarks.tta_throughput [--batch=60 --batches=3 --steps=1 --rounds=3]
+    python -m benchmarks.tta_throughput [--batch=60 --batches=3 --steps=1 \
+        --rounds=3]
 """
 
 from __future__ import annotations

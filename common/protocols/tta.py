@@ -25,9 +25,9 @@ steps on CPU (XLA:CPU runs convolution gradients ~10x slower inside a
 A method's init gets clean source batches in `InitContext.extras`
 (`adapt.init_split`, `adapt.init_size`: EATA's Fisher, CoTTA's gate).
 
-The source models live in `<study>/source_models/seed_<k>` (shared by every arm of
-a seed; `adapt.source_dir` to share them across studies) and resume like
-any supervised run. The adaptation resumes per unit: a reset corruption,
+The source models live in `<study>/source_models/seed_<k>` (shared by
+every arm of a seed; `adapt.source_dir` to share them across studies) and
+resume like any supervised run. The adaptation resumes per unit: a reset corruption,
 or a corruption of the sequential rounds; on SIGTERM the run saves its
 progress (and the sequential TrainState) after the current unit and
 returns "preempted". The flat metrics: `reset/<corruption>/error`,

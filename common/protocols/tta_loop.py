@@ -296,7 +296,7 @@ def _sequential(adapter, config, streams, clean, progress, ckpt, save, stop,
         [final[f"{tag}/{c}/error"] for c in corruptions])
     if r == 0:
       _round_one(adapter, state, clean, acc, final)
-    if r + 1 < rounds:
+    if r + 1 < rounds and adapter.trains:
       checkpoint((r + 1, 0))
   final["clean/after_last"] = adapter.clean_error(state, clean)
   return "finished"

@@ -19,7 +19,8 @@ Variants (`--config=experiments/eata/config.py:<variant>`):
 Example:
   regjax run eata --config=experiments/eata/config.py:digits_c --seeds=0,1,2
   regjax run eata --config=experiments/eata/config.py:cifar10_c \
-      --data_dir=/data/tfds --config.adapt.source_checkpoint=weights/cifar10_standard_wrn28_10
+      --data_dir=/data/tfds \
+      --config.adapt.source_checkpoint=weights/cifar10_standard_wrn28_10
 """
 
 from experiments import tta_common
