@@ -222,3 +222,25 @@ def test_preempted_runs_resume_to_the_straight_result(tmp_path, monkeypatch):
   assert resumed.final == straight.final
   # A finished run is served from its summary.
   assert tta.run(config, work).final == straight.final
+
+
+def test_tables_of_a_study_on_some_arms_and_fewer_rounds():
+  """The layouts list every arm and 10 rounds; a study of one arm over 2
+  rounds shows that arm and r1, r2 only (`drop_empty`); per-corruption
+  cells carry no std, the mean does."""
+  from common.study import tables  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config("experiments/cotta/config.py:digits_c")
+  corrupt, _, rounds = config.study.tables
+  runs = {"cotta_always_aug": {
+      s: {**{f"continual/r1/{c}/error": 10.0 + s
+             for c in config.adapt.corruptions},
+          "continual/r1/mean/error": 10.0 + s,
+          "continual/r2/mean/error": 20.0 + 2 * s} for s in (0, 1)}}
+  text = tables.spec_table(runs, rounds).splitlines()
+  assert text[2:] == ["| arm | r1 | r2 |", "|---|---|---|",
+                      "| cotta_always_aug | 10.5 +- 0.7 | 21.0 +- 1.4 |"]
+  row = tables.spec_table(runs, corrupt).splitlines()[-1]
+  assert row.startswith("| cotta_always_aug | 10.5 | 10.5 |")
+  assert row.endswith("| 10.5 +- 0.7 |")
+  assert tables.spec_table(runs, corrupt).splitlines()[2].startswith(
+      "| arm | gauss | shot |")
