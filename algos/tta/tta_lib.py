@@ -99,9 +99,3 @@ def batch_count(x: jax.Array) -> jax.Array:
   """The batch size `b` of `x` `[b, ...]` as a float32 scalar."""
   return jnp.asarray(x.shape[0], jnp.float32)
 
-
-def float_hparams(config: dict[str, Any], static: tuple[str, ...] = ()
-                  ) -> dict[str, float]:
-  """The numeric fields of a method section, minus its static keys."""
-  return method_lib.default_hparams(
-      {k: v for k, v in config.items() if k not in static}, None)
