@@ -42,9 +42,19 @@ import jax.numpy as jnp
 from algos.tta import cotta_augment
 from algos.tta import losses
 from algos.tta import tta_lib
+from common import config as config_lib
 from common.core import method as method_lib
 
 STATIC_KEYS = ("num_aug", "loss", "hflip")
+RULES = {
+    "ema": config_lib.between(0.0, 1.0),
+    "restore_prob": config_lib.between(0.0, 1.0),
+    "gate": config_lib.Rule("a number (< 0: recomputed for the source "
+                            "model)", config_lib.between(-1e9, 1e9).test),
+    "num_aug": config_lib.at_least(1, integer=True),
+    "loss": config_lib.one_of("ce", "symmetric"),
+    "hflip": config_lib.one_of(True, False),
+}
 GATE_QUANTILE, GATE_MARGIN = 0.05, 0.05   # qinenergy/cotta issue #16
 IMAGE_KEY = "image"   # the TTA stream's uint8 images (pixel-space augment)
 
@@ -183,5 +193,6 @@ def make(config: dict[str, Any]) -> method_lib.Method:
   return method_lib.Method(
       name="cotta", init=init, apply=make_apply(num_aug, loss, hflip),
       after_update=after_update, predict=predict, trainable="all",
+      rules=RULES,
       hparams=lambda cfg, run: hparams(
           {k: v for k, v in cfg.items() if k not in STATIC_KEYS}, run))

@@ -48,9 +48,21 @@ import jax.numpy as jnp
 
 from algos.tta import losses
 from algos.tta import tta_lib
+from common import config as config_lib
 from common.core import method as method_lib
 
 STATIC_KEYS = ("capacity_buckets",)
+RULES = {
+    "e_margin_factor": config_lib.greater_than(0.0),
+    "d_margin": config_lib.at_least(0.0),
+    "fisher_alpha": config_lib.at_least(0.0),
+    "reweight": config_lib.at_least(0.0),
+    "ma_momentum": config_lib.between(0.0, 1.0),
+    "capacity_buckets": config_lib.Rule(
+        "a tuple of batch fractions strictly between 0 and 1",
+        lambda v: isinstance(v, tuple) and all(
+            isinstance(f, (int, float)) and 0 < f < 1 for f in v)),
+}
 
 
 def hparams(config: dict[str, Any], run: method_lib.RunInfo
@@ -269,6 +281,6 @@ def make(config: dict[str, Any], select_fn: Callable | None = None
   return method_lib.Method(
       name="eata", init=init, apply=make_apply(select_fn),
       value_and_grad=make_value_and_grad(buckets, select_fn),
-      predict=tta_lib.predict_batch_stats, trainable="norm",
+      predict=tta_lib.predict_batch_stats, trainable="norm", rules=RULES,
       hparams=lambda cfg, run: hparams(
           {k: v for k, v in cfg.items() if k not in STATIC_KEYS}, run))

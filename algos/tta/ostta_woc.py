@@ -29,7 +29,11 @@ import jax.numpy as jnp
 
 from algos.tta import losses
 from algos.tta import tta_lib
+from common import config as config_lib
 from common.core import method as method_lib
+
+RULES = {"diversity_weight": config_lib.at_least(0.0),
+         "select": config_lib.one_of(0.0, 1.0)}   # 0: plain Tent
 
 
 def hparams(config: dict[str, Any], run: method_lib.RunInfo
@@ -81,4 +85,4 @@ def make(config: dict[str, Any]) -> method_lib.Method:
   return method_lib.Method(
       name="ostta", init=init, apply=apply,
       predict=tta_lib.predict_batch_stats, trainable="norm",
-      hparams=hparams)
+      hparams=hparams, rules=RULES)

@@ -139,6 +139,13 @@ def validate(config: mlc.ConfigDict) -> None:
         f"config.tta has no section for adapt.method={a.method!r}; add "
         f"config.tta.{a.method} = ConfigDict(...) (sections: "
         f"{sorted(config.tta)})")
+  try:
+    method = method_lib.get_method(a.method,
+                                   config.tta[a.method].to_dict())
+  except (TypeError, ValueError) as e:   # the factory's static checks
+    raise config_lib.ConfigError(f"config.tta.{a.method}: {e}") from e
+  config_lib.check_rules(config, {f"tta.{a.method}.{k}": r for k, r in (
+      method.rules or {}).items()})
   if "openset" in a.protocols and not config.data.classes:
     raise config_lib.ConfigError(
         "config.adapt.protocols has 'openset' but config.data.classes is "

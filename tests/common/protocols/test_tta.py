@@ -149,6 +149,11 @@ def test_config_validation_names_the_field_and_what_is_allowed():
       ({"adapt.init_size": -1}, r"adapt.init_size"),
       ({"data.source": "generator"}, r"data.source='generator'"),
       ({"train.batch_size": 0}, r"train.batch_size"),   # the source's
+      # The method's declared ranges, under config.tta.<method>.
+      ({"tta.eata.d_margin": -0.1}, r"tta.eata.d_margin=-0.1.*>= 0"),
+      ({"tta.eata.ma_momentum": 1.5}, r"tta.eata.ma_momentum=1.5"),
+      ({"tta.eata.capacity_buckets": (0.5, 1.0)},
+       r"config.tta.eata.*capacity_buckets=\(0.5, 1.0\).*between 0 and 1"),
   ]
   for overrides, match in cases:
     tiny.assert_config_error(config, overrides, match)
