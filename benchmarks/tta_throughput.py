@@ -1,15 +1,18 @@
 """Test-time adaptation throughput: images/s of every TTA method, one run.
 
 Every method adapts the same randomly initialised model on the same
-generated stream through the harness's jitted `lax.scan` (`common.adapt`),
-timed in interleaved blocks (`bench_lib.time_interleaved`). Printed side by
-side: images/s per method, EATA/Tent step-time ratios at several selection
-rates (the entropy margin is a traced number set to a quantile of the
-batch's entropies, so only the selection changes; the redundancy filter is
-off), and CoTTA gate-off/gate-on (the gate is a traced threshold: 0 never
-fires, 2 always fires).
+generated stream through the TTA protocol's walk of the one train step
+(`common.protocols.tta_loop.Adapter.walk`: a host loop of jitted steps on
+CPU, one `lax.scan` elsewhere), timed in interleaved blocks
+(`bench_lib.time_interleaved`). Printed side by side: images/s per method,
+EATA/Tent step-time ratios at several selection rates (the entropy margin
+is a traced number set to a quantile of the stream's entropies, so only
+the selection changes; the redundancy filter is off), and CoTTA
+gate-off/gate-on (the gate is a traced threshold: 0 never fires, 2 always
+fires).
 
-    python -m benchmarks.tta_throughput [--batch=60 --steps=3 --rounds=5]
+    python -m benchmarks.tta_throughput [--batch=60 --batches=3 --steps=1 \
+        --rounds=3]
 """
 
 from __future__ import annotations
@@ -19,18 +22,33 @@ import math
 
 import jax
 import jax.numpy as jnp
-import ml_collections as mlc
 import numpy as np
 
 from benchmarks import bench_lib
-from common import adapt
 from common import models
+from common.core import sharding
+from common.data import preprocess as preprocess_lib
+from common.data import streams as streams_lib
+from common.protocols import tta
+from common.protocols import tta_loop
 
 
-def _optim():
-  return mlc.ConfigDict(dict(name="adamw", learning_rate=1e-3, momentum=0.9,
-                             nesterov=False, b1=0.9, b2=0.999, eps=1e-8,
-                             weight_decay=0.0))
+def _config(args, method: str, method_cfg: dict):
+  c = tta.base_config()
+  c.experiment = "tta_throughput"
+  c.model.name = args.model
+  c.model.kwargs = _kwargs(args)
+  c.data.update(mean=(0.5,), std=(0.5,))
+  c.adapt.update(method=method, batch_size=args.batch)
+  c.adapt.optim.update(name="adamw", learning_rate=1e-3)
+  c.tta[method] = method_cfg
+  c.lock()
+  return c
+
+
+def _kwargs(args):
+  return ({"widths": tuple(int(w) for w in args.widths.split(","))}
+          if args.model == "small_cnn" else {})
 
 
 def main():
@@ -40,87 +58,82 @@ def main():
   p.add_argument("--image", type=int, default=32)
   p.add_argument("--classes", type=int, default=10)
   p.add_argument("--batch", type=int, default=60)
-  p.add_argument("--batches", type=int, default=6, help="scan length")
+  p.add_argument("--batches", type=int, default=6, help="stream length")
   p.add_argument("--steps", type=int, default=2, help="calls per block")
   p.add_argument("--rounds", type=int, default=5)
   p.add_argument("--num_aug", type=int, default=32)
   args = p.parse_args()
 
-  kwargs = ({"widths": tuple(int(w) for w in args.widths.split(","))}
-            if args.model == "small_cnn" else {})
-  model = models.get_model(args.model, args.classes, **kwargs)
+  model = models.get_model(args.model, args.classes, **_kwargs(args))
   shape = (args.image, args.image, 3)
   variables = dict(model.init(jax.random.PRNGKey(0),
                               jnp.zeros((1, *shape)), train=False))
   params = variables.pop("params")
+  source = tta_loop.Source(args.model, _kwargs(args), params, variables,
+                           args.classes, shape, {})
+  mesh = sharding.make_mesh()
   rng = np.random.default_rng(0)
-  stream = jnp.asarray(rng.integers(0, 256, (args.batches, args.batch,
-                                             *shape), np.uint8))
-  clean = stream[:2]
+  stream = {"image": jax.device_put(
+      rng.integers(0, 256, (args.batches, args.batch, *shape), np.uint8),
+      streams_lib.stream_sharding(mesh))}
 
-  # Entropy quantiles of the stream under the source model -> EATA margins.
-  ent_fn = jax.jit(lambda x: -jnp.sum(
-      jax.nn.softmax(model.apply({"params": params, **variables},
-                                 (x / 255.0 - 0.5) / 0.5, train=True,
-                                 mutable=["batch_stats"])[0]["logits"])
-      * jax.nn.log_softmax(model.apply(
-          {"params": params, **variables}, (x / 255.0 - 0.5) / 0.5,
-          train=True, mutable=["batch_stats"])[0]["logits"]), -1))
-  ent = np.concatenate([np.asarray(ent_fn(x.astype(jnp.float32)))
-                        for x in stream])
+  def entropy(x):  # the source model's, test-batch BatchNorm
+    logits = model.apply({"params": params, **variables},
+                         (x / 255.0 - 0.5) / 0.5, train=True,
+                         mutable=["batch_stats"])[0]["logits"]
+    return -jnp.sum(jax.nn.softmax(logits) * jax.nn.log_softmax(logits), -1)
+  ent = np.asarray(jax.jit(jax.vmap(entropy))(
+      stream["image"].astype(jnp.float32))).ravel()
 
-  cfgs = {
-      "source": ("source", {}, {}),
-      "bn_adapt": ("bn_adapt", {}, {}),
-      "tent": ("tent", {}, {}),
-      "ostta": ("ostta", {}, {}),
-  }
+  eata_cfg = dict(e_margin_factor=1.0, d_margin=1e6, fisher_alpha=1.0,
+                  reweight=1.0, ma_momentum=0.9,
+                  capacity_buckets=(0.25, 0.5, 0.75))
+  cotta_cfg = dict(ema=0.999, restore_prob=0.01, gate=0.0,
+                   num_aug=args.num_aug, loss="ce", hflip=True)
+  cfgs = {"source": ("source", {}, {}), "bn_adapt": ("bn_adapt", {}, {}),
+          "tent": ("tent", {}, {}),
+          "ostta": ("ostta", dict(diversity_weight=0.0, select=1.0), {})}
   for frac in (1.0, 0.5, 0.25, 0.0):
     margin = 1e6 if frac >= 1 else (float(np.quantile(ent, frac)) if frac > 0
                                     else -1.0)
-    cfgs[f"eata_sel{int(frac * 100)}"] = (
-        "eata", dict(e_margin_factor=1.0, d_margin=1e6, fisher_alpha=1.0,
-                     capacity_buckets=(0.25, 0.5, 0.75)),
-        {"e_margin": margin})
+    cfgs[f"eata_sel{int(frac * 100)}"] = ("eata", eata_cfg,
+                                          {"e_margin": margin})
   for name, gate in (("cotta_gate_off", 0.0), ("cotta_gate_on", 2.0)):
-    cfgs[name] = ("cotta", dict(ema=0.999, restore_prob=0.01, gate=gate,
-                                num_aug=args.num_aug), {})
+    cfgs[name] = ("cotta", cotta_cfg, {"gate": gate})
 
-  fns = {}
-  adapters = {}
+  adapters, fns = {}, {}
   for label, (name, cfg, hp_override) in cfgs.items():
-    key = (name, tuple(sorted((k, str(v)) for k, v in cfg.items()
-                              if k in ("num_aug", "capacity_buckets"))))
-    method = adapt.get_tta_method(name, cfg)
-    if key not in adapters:
-      adapters[key] = adapt.make_adapter(
-          model, method, num_classes=args.classes, mean=(0.5,), std=(0.5,))
-    adapter = adapters[key]
-    hp = adapt.build_hparams(method, cfg, _optim(), args.classes)
-    for k, v in hp_override.items():
-      hp["method"][k] = jnp.float32(v)
-    state = adapter.init(params, variables, jax.random.PRNGKey(1),
-                         clean if name == "eata" else None)
-    box = {"state0": state}
+    if name not in adapters:  # one compiled step per method
+      config = _config(args, name, cfg)
+      extras = {"clean_batches": {"image": stream["image"][:2]},
+                "preprocess": preprocess_lib.make(
+                    tta_loop.adapt_config(config, source).data)}
+      adapters[name] = tta_loop.Adapter(config, source, mesh, extras)
+    adapter = adapters[name]
+    hp = jax.tree.map(lambda v: v, adapter.setup.hparams)
+    hp["method"] = {**hp["method"], **{k: jnp.float32(v)
+                                       for k, v in hp_override.items()}}
 
-    def fn(adapter=adapter, box=box, hp=hp):
-      _, preds, metrics = adapter.run(box["state0"], stream, hp)
+    def fn(adapter=adapter, hp=hp):
+      _, preds, metrics = adapter.walk(adapter.fresh(1), stream, hp)
       return preds, metrics
     fns[label] = fn
 
   rows = {}
   for label, fn in fns.items():  # selection rates actually reached
     _, metrics = fn()
-    if "backward_rows" in metrics:
-      rows[label] = (float(np.mean(metrics["backward_samples"])) / args.batch,
-                     float(np.mean(metrics["backward_rows"])) / args.batch)
+    if "method/backward_rows" in metrics:
+      rows[label] = (
+          float(np.mean(metrics["method/backward_samples"])) / args.batch,
+          float(np.mean(metrics["method/backward_rows"])) / args.batch)
   times = bench_lib.time_interleaved(fns, steps=args.steps,
                                      rounds=args.rounds, warmup=1)
   n = args.batches * args.batch
-  print(f"device: {bench_lib.device_name()}; model {args.model} {kwargs}, "
-        f"{shape} images, {args.classes} classes, batch {args.batch}, "
-        f"{args.batches} batches per scan, CoTTA {args.num_aug} "
-        f"augmentations")
+  print(f"device: {bench_lib.device_name()}; model {args.model} "
+        f"{_kwargs(args)}, {shape} images, {args.classes} classes, batch "
+        f"{args.batch}, {args.batches} batches per stream, CoTTA "
+        f"{args.num_aug} augmentations, walk: "
+        f"{next(iter(adapters.values())).loop}")
   print(f"  {'method':<16} {'ms/batch':>9} {'images/s':>9} "
         f"{'selected':>9} {'bwd rows':>9}")
   for label, t in times.items():

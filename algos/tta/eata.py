@@ -30,38 +30,61 @@ statistics are the sub-batch's); when n exceeds every capacity the backward
 pass reuses the first forward (`jax.vjp`, version 1, exact official
 semantics); when n = 0 nothing is back-propagated. `backward_samples` counts
 n (the paper's count), `backward_rows` the rows actually back-propagated.
+
+Method v2: `apply` is the definition above (version 1, one forward); the
+`value_and_grad` hook computes its gradient with the capacity buckets
+(version 2 on sub-batches); `init` computes the Fisher from the clean
+batches the TTA protocol hands over (`InitContext.extras`); the step is
+skipped (`StepAux.apply_update`) when nothing is selected.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
 from algos.tta import losses
-from common import adapt
+from algos.tta import tta_lib
+from common import config as config_lib
+from common.core import method as method_lib
 
-STATIC_KEYS = ("capacity_buckets", "fisher_size")
+STATIC_KEYS = ("capacity_buckets",)
+RULES = {
+    "e_margin_factor": config_lib.greater_than(0.0),
+    "d_margin": config_lib.at_least(0.0),
+    "fisher_alpha": config_lib.at_least(0.0),
+    "reweight": config_lib.at_least(0.0),
+    "ma_momentum": config_lib.between(0.0, 1.0),
+    "capacity_buckets": config_lib.Rule(
+        "a tuple of batch fractions strictly between 0 and 1",
+        lambda v: isinstance(v, tuple) and all(
+            isinstance(f, (int, float)) and 0 < f < 1 for f in v)),
+}
 
 
-def hparams(config: dict[str, Any], num_classes: int) -> dict[str, float]:
+def hparams(config: dict[str, Any], run: method_lib.RunInfo
+            ) -> dict[str, float]:
   """Traced numbers; E0 = e_margin_factor * ln(C) is computed from C."""
-  return {"e_margin": float(config["e_margin_factor"]) * math.log(num_classes),
+  return {"e_margin": float(config["e_margin_factor"])
+                      * math.log(run.num_classes),
           "d_margin": float(config["d_margin"]),
           "fisher_alpha": float(config["fisher_alpha"]),
           "reweight": float(config.get("reweight", 1.0)),
           "ma_momentum": float(config.get("ma_momentum", 0.9))}
 
 
-def fisher_information(params, ctx: adapt.AdaptContext, rng: jax.Array):
-  """Diagonal Fisher of the trainable leaves on `ctx.clean_images`.
+def fisher_information(ctx: method_lib.InitContext, params, trainable,
+                       inputs: jax.Array):
+  """Diagonal Fisher of the trainable leaves on clean batches.
 
   Args:
+    ctx: the init context (model, BatchNorm collections).
     params: source parameters (theta_0).
-    ctx: context with `clean_images` uint8 `[n_batches, b, h, w, c]`.
-    rng: dropout key.
+    trainable: bool pytree like params.
+    inputs: model inputs `[n_batches, b, ...]` of clean images.
 
   Returns:
     Pytree like params: mean over batches of the squared gradient of the
@@ -69,34 +92,39 @@ def fisher_information(params, ctx: adapt.AdaptContext, rng: jax.Array):
     with batch statistics, as the configured model in `main.py`); scalar
     zeros on frozen leaves.
   """
-  def batch_grad(fisher, images):
-    x = images.astype(jnp.float32) / 255.0
+  stop = lambda p: jax.tree.map(
+      lambda x, m: x if m else jax.lax.stop_gradient(x), p, trainable)
 
-    def loss_fn(p):
-      logits = ctx.forward(p, x, rng)
+  def batch_grad(fisher, x):
+    def pseudo_label_ce(p):
+      logits = tta_lib.init_forward(ctx, stop(p), x)
       labels = jnp.argmax(jax.lax.stop_gradient(logits), -1)
       logp = jax.nn.log_softmax(logits, -1)
-      return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], -1)), ()
+      return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], -1))
 
-    _, g = ctx.value_and_grad(loss_fn, params)
+    g = jax.grad(pseudo_label_ce)(params)
     return jax.tree.map(jnp.add, fisher, jax.tree.map(jnp.square, g)), None
 
   zeros = jax.tree.map(jnp.zeros_like, params)
-  total, _ = jax.lax.scan(batch_grad, zeros, ctx.clean_images)
-  n = ctx.clean_images.shape[0]
+  total, _ = jax.lax.scan(batch_grad, zeros, inputs)
+  n = inputs.shape[0]
   return jax.tree.map(
-      lambda f, m: f / n if m else jnp.zeros((), f.dtype), total,
-      ctx.trainable)
+      lambda f, m: f / n if m else jnp.zeros((), f.dtype), total, trainable)
 
 
-def init(rng, params, ctx: adapt.AdaptContext):
-  if ctx.clean_images is None:
+def init(rng, ctx: method_lib.InitContext):
+  """Moving average, Fisher (zeros without clean batches) and anchor."""
+  del rng
+  params = ctx.params
+  trainable = method_lib.trainable_mask(params, "norm")
+  inputs = tta_lib.clean_inputs(ctx)
+  if inputs is None:
     fisher = jax.tree.map(lambda p: jnp.zeros((), p.dtype), params)
   else:
-    fisher = fisher_information(params, ctx, rng)
+    fisher = fisher_information(ctx, params, trainable, inputs)
   anchor = jax.tree.map(lambda p, m: p if m else jnp.zeros((), p.dtype),
-                        params, ctx.trainable)
-  return {"probs": jnp.zeros((ctx.num_classes,), jnp.float32),
+                        params, trainable)
+  return {"probs": jnp.zeros((ctx.run.num_classes,), jnp.float32),
           "has_probs": jnp.zeros((), bool), "fisher": fisher,
           "anchor": anchor}
 
@@ -146,24 +174,59 @@ def select(hp, method_state, logits):
           has_probs, jnp.sum(reliable))
 
 
-def make_adapt(buckets: tuple[float, ...], select_fn=None):
-  """EATA's `adapt` with sub-batch capacities `buckets` (fractions < 1).
+def _finish(hp, ctx, params, method_state, logits, selection, rows,
+            entropy_loss):
+  """`(loss, StepAux)` of a step from its selection (shared by `apply`
+  and the bucketed `value_and_grad`)."""
+  selected, _, _, new_probs, has_probs, n_rel = selection
+  n = jnp.sum(selected.astype(jnp.float32))
+  penalty = fisher_penalty(params, method_state, ctx.trainable)
+  new_state = {**method_state, "probs": new_probs, "has_probs": has_probs}
+  metrics = {"fisher_penalty": penalty,
+             "reliable": n_rel.astype(jnp.float32),
+             "backward_samples": n, "backward_rows": rows}
+  return entropy_loss + hp["fisher_alpha"] * penalty, tta_lib.step_aux(
+      ctx, new_state, logits, metrics, apply_update=n > 0)
 
-  `select_fn(hp, method_state, logits)` replaces the selection rule
-  (`select`, same signature and outputs) for forks such as
-  `notebooks/eata_selection.ipynb`.
+
+def weighted_entropy(logits, weights, n):
+  """`sum_i w_i H_i / max(n, 1)` over the batch (`w` is 0 off the
+  selection)."""
+  return jnp.sum(weights * losses.softmax_entropy(logits)) / jnp.maximum(
+      n, 1.0)
+
+
+def make_apply(select_fn: Callable = select):
+  """EATA's loss as defined (version 1: one forward of the whole batch)."""
+  def apply(hp, ctx, params, method_state, batch, rng):
+    del batch, rng
+    logits = tta_lib.forward(ctx, params)
+    selection = select_fn(hp, method_state, jax.lax.stop_gradient(logits))
+    n = jnp.sum(selection[0].astype(jnp.float32))
+    return _finish(hp, ctx, params, method_state, logits, selection,
+                   tta_lib.batch_count(logits),
+                   weighted_entropy(logits, selection[1], n))
+  return apply
+
+
+def make_value_and_grad(buckets: tuple[float, ...],
+                        select_fn: Callable = select):
+  """EATA's gradient with sub-batch capacities `buckets` (fractions < 1).
+
+  Chosen per batch by `lax.switch`: nothing (n = 0), the K-row sub-batch
+  re-forwarded (version 2) or the first forward's vjp (version 1).
   """
-  select_fn = select_fn or select
-
-  def adapt_fn(hp, method_state, params, images, rng, ctx):
-    b = images.shape[0]
+  def value_and_grad(hp, ctx, params, method_state, batch, rng, loss_fn):
+    del batch, rng, loss_fn
+    inputs = ctx.inputs
+    b = inputs.shape[0]
     caps = sorted({max(1, min(b - 1, round(f * b))) for f in buckets
                    if 0 < f < 1})
-    fwd = lambda p: ctx.forward(ctx.stop_frozen(p), images, rng)
+    fwd = lambda p: tta_lib.forward(ctx, ctx.stop_frozen(p))
     logits, vjp_fn = jax.vjp(fwd, params)
     logits = jax.lax.stop_gradient(logits)
-    selected, weights, ent, new_probs, has_probs, n_rel = select_fn(
-        hp, method_state, logits)
+    selection = select_fn(hp, method_state, logits)
+    selected, weights, ent = selection[:3]
     n = jnp.sum(selected.astype(jnp.float32))
     zeros = jax.tree.map(jnp.zeros_like, params)
 
@@ -171,21 +234,18 @@ def make_adapt(buckets: tuple[float, ...], select_fn=None):
       return zeros, jnp.zeros((), jnp.float32)
 
     def full():  # version 1: masked loss back through the first forward
-      g_logits = jax.grad(lambda z: jnp.sum(
-          weights * losses.softmax_entropy(z)) / jnp.maximum(n, 1.0))(logits)
+      g_logits = jax.grad(weighted_entropy)(logits, weights, n)
       return vjp_fn(g_logits)[0], jnp.asarray(b, jnp.float32)
 
     def sub_batch(k):  # version 2 on a K-row sub-batch
       def run():
         order = jnp.argsort(jnp.where(selected, -jnp.inf, ent), stable=True)
         idx = order[:k]
-        x, w = images[idx], weights[idx]
+        x, w = inputs[idx], weights[idx]
 
-        def loss_fn(p):
-          z = ctx.forward(p, x, rng)
-          return jnp.sum(w * losses.softmax_entropy(z)) / jnp.maximum(
-              n, 1.0), ()
-        _, g = ctx.value_and_grad(loss_fn, params)
+        def sub_loss(p):
+          return weighted_entropy(tta_lib.forward(ctx, p, x), w, n), ()
+        _, g = ctx.value_and_grad(sub_loss, params)
         return g, jnp.asarray(k, jnp.float32)
       return run
 
@@ -195,29 +255,22 @@ def make_adapt(buckets: tuple[float, ...], select_fn=None):
         else jnp.where(n > 0, 1, 0)
     grads, rows = jax.lax.switch(index, branches)
     # The Fisher term's gradient 2 * alpha * F * (theta - theta_0).
-    penalty = fisher_penalty(params, method_state, ctx.trainable)
     grads = jax.tree.map(
         lambda g, p, f, a, m: g + 2.0 * hp["fisher_alpha"] * f * (p - a)
         if m else g, grads, params, method_state["fisher"],
         method_state["anchor"], ctx.trainable)
-    ent_loss = jnp.sum(weights * ent) / jnp.maximum(n, 1.0)
-    new_state = {**method_state, "probs": new_probs, "has_probs": has_probs}
-    metrics = {"loss": ent_loss + hp["fisher_alpha"] * penalty,
-               "fisher_penalty": penalty, "reliable": n_rel.astype(
-                   jnp.float32), "backward_samples": n, "backward_rows": rows}
-    return adapt.AdaptOutput(logits, grads, n > 0, new_state, metrics)
+    return _finish(hp, ctx, params, method_state, logits, selection, rows,
+                   weighted_entropy(logits, weights, n)), grads
 
-  return adapt_fn
+  return value_and_grad
 
 
-def predict(hp, method_state, params, images, ctx):
-  del hp, method_state
-  return ctx.forward(params, images)
-
-
-@adapt.register_tta("eata")
-def make(config: dict[str, Any], select_fn=None) -> adapt.TTAMethod:
-  """EATA from its config section; `select_fn` forks the selection rule."""
+@method_lib.register_method("eata")
+def make(config: dict[str, Any], select_fn: Callable | None = None
+         ) -> method_lib.Method:
+  """EATA from its config section; `select_fn` forks the selection rule
+  (`select`'s signature and outputs), e.g. notebooks/eata_selection."""
+  select_fn = select_fn or select
   buckets = tuple(float(f) for f in config.get("capacity_buckets",
                                                (0.25, 0.5, 0.75)))
   bad = [f for f in buckets if not 0 < f < 1]
@@ -225,9 +278,9 @@ def make(config: dict[str, Any], select_fn=None) -> adapt.TTAMethod:
     raise ValueError(f"eata.capacity_buckets={buckets}: fractions of the "
                      f"batch strictly between 0 and 1 (the full batch is "
                      f"always available); bad: {bad}")
-  return adapt.TTAMethod(
-      name="eata", trains="norm", init=init,
-      adapt=make_adapt(buckets, select_fn),
-      predict=predict,
-      hparams=lambda cfg, c: hparams(
-          {k: v for k, v in cfg.items() if k not in STATIC_KEYS}, c))
+  return method_lib.Method(
+      name="eata", init=init, apply=make_apply(select_fn),
+      value_and_grad=make_value_and_grad(buckets, select_fn),
+      predict=tta_lib.predict_batch_stats, trainable="norm", rules=RULES,
+      hparams=lambda cfg, run: hparams(
+          {k: v for k, v in cfg.items() if k not in STATIC_KEYS}, run))

@@ -28,18 +28,24 @@ import jax
 import jax.numpy as jnp
 
 from algos.tta import losses
-from common import adapt
+from algos.tta import tta_lib
+from common import config as config_lib
+from common.core import method as method_lib
+
+RULES = {"diversity_weight": config_lib.at_least(0.0),
+         "select": config_lib.one_of(0.0, 1.0)}   # 0: plain Tent
 
 
-def hparams(config: dict[str, Any], num_classes: int) -> dict[str, float]:
-  del num_classes
+def hparams(config: dict[str, Any], run: method_lib.RunInfo
+            ) -> dict[str, float]:
+  del run
   return {"diversity_weight": float(config.get("diversity_weight", 0.0)),
           "select": float(config.get("select", 1.0))}
 
 
-def init(rng, params, ctx):
-  del rng, ctx
-  return {"original": jax.tree.map(jnp.copy, params)}
+def init(rng, ctx: method_lib.InitContext):
+  del rng
+  return {"original": jax.tree.map(jnp.copy, ctx.params)}
 
 
 def confidence_kept(original_logits, adapted_logits):
@@ -52,37 +58,31 @@ def confidence_kept(original_logits, adapted_logits):
   return y_a >= y_o
 
 
-def adapt_fn(hp, method_state, params, images, rng, ctx):
+def apply(hp, ctx, params, method_state, batch, rng):
+  """Entropy of the kept samples minus the weighted diversity term."""
+  del batch, rng
   original = jax.lax.stop_gradient(
-      ctx.forward(method_state["original"], images, rng))
-
-  def loss_fn(p):
-    z = ctx.forward(p, images, rng)
-    keep = confidence_kept(original, jax.lax.stop_gradient(z))
-    keep = jnp.where(hp["select"] > 0, keep, True)
-    ent = losses.weighted_mean(losses.softmax_entropy(z),
-                               keep.astype(jnp.float32))
-    div = losses.mean_prediction_entropy(z)
-    return ent - hp["diversity_weight"] * div, (z, keep)
-
-  (value, (logits, keep)), grads = ctx.value_and_grad(loss_fn, params)
+      tta_lib.forward(ctx, method_state["original"]))
+  z = tta_lib.forward(ctx, params)
+  keep = confidence_kept(original, jax.lax.stop_gradient(z))
+  keep = jnp.where(hp["select"] > 0, keep, True)
+  ent = losses.weighted_mean(losses.softmax_entropy(z),
+                             keep.astype(jnp.float32))
+  div = losses.mean_prediction_entropy(z)
   n = jnp.sum(keep.astype(jnp.float32))
-  return adapt.AdaptOutput(
-      # Nothing selected and no diversity term: no step (PyTorch would
-      # back-propagate a NaN mean here).
-      jax.lax.stop_gradient(logits), grads,
-      (n > 0) | (hp["diversity_weight"] > 0), method_state,
-      {"loss": value, "selected": n, "backward_samples": n,
-       "backward_rows": jnp.asarray(images.shape[0], jnp.float32)})
+  metrics = {"selected": n, "backward_samples": n,
+             "backward_rows": tta_lib.batch_count(z)}
+  # Nothing selected and no diversity term: no step (PyTorch would
+  # back-propagate a NaN mean here).
+  return ent - hp["diversity_weight"] * div, tta_lib.step_aux(
+      ctx, method_state, z, metrics,
+      apply_update=(n > 0) | (hp["diversity_weight"] > 0))
 
 
-def predict(hp, method_state, params, images, ctx):
-  del hp, method_state
-  return ctx.forward(params, images)
-
-
-@adapt.register_tta("ostta")
-def make(config: dict[str, Any]) -> adapt.TTAMethod:
+@method_lib.register_method("ostta")
+def make(config: dict[str, Any]) -> method_lib.Method:
   del config
-  return adapt.TTAMethod(name="ostta", trains="norm", init=init,
-                         adapt=adapt_fn, predict=predict, hparams=hparams)
+  return method_lib.Method(
+      name="ostta", init=init, apply=apply,
+      predict=tta_lib.predict_batch_stats, trainable="norm",
+      hparams=hparams, rules=RULES)

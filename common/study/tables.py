@@ -11,12 +11,15 @@ of any layout, each a dict:
          arm="{row}",                        # the arm of cell (row, col)
          metric="continual/r1/{col}/error",  # the metric of that cell
          fmt=".1f",
-         std_cols=("mean",))                 # None: every column has +- std
+         std_cols=("mean",),                 # None: every column has +- std
+         drop_empty=True)                    # leave out empty rows / cols
 
 A cell is the mean over seeds of the run metric `metric` of arm `arm`
 (both templates formatted with `row` and `col`), with `+- std` (sample std,
 ddof 1) where asked and when there is more than one seed; "-" when no run
-has that metric.
+has that metric. With `drop_empty`, rows and columns without any value are
+left out (a study run on a subset of the arms, or with fewer rounds than
+the layout lists).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def default_table(runs: Runs, metrics: Sequence[str],
 def spec_table(runs: Runs, spec: Mapping[str, Any]) -> str:
   """A table laid out by one `study.tables` entry (see module docstring)."""
   unknown = set(spec) - {"title", "rows", "cols", "arm", "metric", "fmt",
-                         "std_cols", "row_label"}
+                         "std_cols", "row_label", "drop_empty"}
   if unknown:
     raise ValueError(f"study.tables entry has unknown keys {sorted(unknown)}")
   rows = tuple(spec.get("rows") or runs.keys())
@@ -101,6 +104,17 @@ def spec_table(runs: Runs, spec: Mapping[str, Any]) -> str:
           for c in spec["cols"]]
   arm_t, metric_t = spec.get("arm", "{row}"), spec.get("metric", "{col}")
   fmt, std_cols = spec.get("fmt", ".3f"), spec.get("std_cols")
+
+  def cell_values(row, col):
+    arm = arm_t.format(row=row, col=col)
+    metric = metric_t.format(row=row, col=col)
+    return [r[metric] for r in runs.get(arm, {}).values()
+            if r.get(metric) is not None]
+
+  values = {(row, c[0]): cell_values(row, c[1]) for row in rows for c in cols}
+  if spec.get("drop_empty"):
+    rows = [r for r in rows if any(values[r, c[0]] for c in cols)]
+    cols = [c for c in cols if any(values[r, c[0]] for r in rows)]
   lines = []
   if spec.get("title"):
     lines += [f"**{spec['title']}**", ""]
@@ -109,12 +123,9 @@ def spec_table(runs: Runs, spec: Mapping[str, Any]) -> str:
             "|---|" + "---|" * len(cols)]
   for row in rows:
     cells = []
-    for label, col, *col_fmt in cols:
-      arm = arm_t.format(row=row, col=col)
-      metric = metric_t.format(row=row, col=col)
-      values = [r[metric] for r in runs.get(arm, {}).values()
-                if r.get(metric) is not None]
+    for label, _, *col_fmt in cols:
       with_std = std_cols is None or label in std_cols
-      cells.append(_cell(values, col_fmt[0] if col_fmt else fmt, with_std))
+      cells.append(_cell(values[row, label], col_fmt[0] if col_fmt else fmt,
+                         with_std))
     lines.append(f"| {row} | " + " | ".join(cells) + " |")
   return "\n".join(lines)

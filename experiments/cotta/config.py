@@ -36,8 +36,10 @@ def get_config(variant: str = "digits_c"):
   c.adapt.rounds = 10
   # cfgs/cifar10/cotta.yaml: Adam 1e-3, MT 0.999, RST 0.01, 32 augmented
   # teacher passes; the gate (AP) is recomputed for our source model as the
-  # official recipe says (5% confidence quantile on source data - 0.05).
-  c.tta.cotta.update(ema=0.999, restore_prob=0.01, gate=-1.0, num_aug=32)
+  # official recipe says (gate < 0: 5% confidence quantile on clean source
+  # images - 0.05, in CoTTA's init). hflip: the official teacher flip.
+  c.tta.cotta = dict(ema=0.999, restore_prob=0.01, gate=-1.0, num_aug=32,
+                     loss="ce", hflip=True)
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",
       tent="adapt.method=tent", cotta="adapt.method=cotta",
@@ -48,6 +50,11 @@ def get_config(variant: str = "digits_c"):
       # another digit or none).
       cotta_always_aug_noflip=("adapt.method=cotta,tta.cotta.gate=2.0,"
                                "tta.cotta.hflip=False"))
+  c.study.tables = (
+      tta_common.corruption_table(c, "(b) continual, round 1",
+                                  "continual/r1"),
+      tta_common.clean_table(c),
+      tta_common.rounds_table(c, "(c) lifelong: mean error per round"))
   if variant == "cifar10_c":
     c.tta.cotta.gate = 0.92
   elif variant == "imagenet_c":

@@ -19,7 +19,8 @@ Variants (`--config=experiments/eata/config.py:<variant>`):
 Example:
   regjax run eata --config=experiments/eata/config.py:digits_c --seeds=0,1,2
   regjax run eata --config=experiments/eata/config.py:cifar10_c \
-      --data_dir=/data/tfds --config.adapt.source_checkpoint=weights/cifar10_standard_wrn28_10
+      --data_dir=/data/tfds \
+      --config.adapt.source_checkpoint=weights/cifar10_standard_wrn28_10
 """
 
 from experiments import tta_common
@@ -28,9 +29,9 @@ VARIANTS = ("digits_c", "cifar10_c", "imagenet_c")
 
 # DequanWang/tent README (commit 0087ada), CIFAR-10-C severity 5,
 # WRN-28-10 RobustBench Standard, reset per corruption, mean error (%).
-_PAPER_TENT_CIFAR10C = {"source": {"reset_mean": 43.5},
-                        "bn_adapt": {"reset_mean": 20.4},
-                        "tent": {"reset_mean": 18.6}}
+_PAPER_TENT_CIFAR10C = {"source": {"reset/mean/error": 43.5},
+                        "bn_adapt": {"reset/mean/error": 20.4},
+                        "tent": {"reset/mean/error": 18.6}}
 
 
 def get_config(variant: str = "digits_c"):
@@ -44,7 +45,11 @@ def get_config(variant: str = "digits_c"):
   c.adapt.protocols = ("reset", "continual")
   # CIFAR-10 settings of the UniEnt re-implementation (Adam 1e-3,
   # E0 = 0.4 ln C, d_margin 0.4, fisher_alpha 1; see third_party_configs).
-  c.tta.eata.update(e_margin_factor=0.4, d_margin=0.4, fisher_alpha=1.0)
+  # capacity_buckets: sub-batch sizes of the bucketed backward (fractions
+  # of the batch; algos/tta/eata.py).
+  c.tta.eata = dict(e_margin_factor=0.4, d_margin=0.4, fisher_alpha=1.0,
+                    reweight=1.0, ma_momentum=0.9,
+                    capacity_buckets=(0.25, 0.5, 0.75))
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",
       tent="adapt.method=tent",
@@ -53,7 +58,16 @@ def get_config(variant: str = "digits_c"):
       # The official ImageNet anchor strength: does a strong Fisher anchor
       # buy the clean-error claim that alpha = 1 does not?
       eata_alpha2000="adapt.method=eata,tta.eata.fisher_alpha=2000.0")
+  c.study.tables = (
+      tta_common.corruption_table(c, "(a) reset before each corruption",
+                                  "reset"),
+      tta_common.corruption_table(c, "(b) continual, round 1",
+                                  "continual/r1"),
+      tta_common.clean_table(c))
   if variant == "cifar10_c":
+    c.study.metrics = ("reset/mean/error",)
+    c.study.metric_labels = {"reset/mean/error": "reset, mean error (%)"}
+    c.study.formats = {"reset/mean/error": ".1f"}
     c.study.paper = _PAPER_TENT_CIFAR10C
     c.study.paper_source = ("DequanWang/tent README @0087ada, CIFAR-10-C "
                             "sev. 5, WRN-28-10, reset per corruption")

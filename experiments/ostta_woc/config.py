@@ -31,7 +31,7 @@ def get_config(variant: str = "digits_c"):
   c.adapt.method = "ostta"
   c.adapt.protocols = ("openset",)
   c.adapt.rounds = 10
-  c.tta.ostta.update(diversity_weight=0.0, select=1.0)
+  c.tta.ostta = dict(diversity_weight=0.0, select=1.0)
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",
       tent="adapt.method=tent", ostta="adapt.method=ostta",
@@ -40,4 +40,11 @@ def get_config(variant: str = "digits_c"):
       tent_div="adapt.method=ostta,tta.ostta.select=0.0,"
                "tta.ostta.diversity_weight=0.5",
       ostta_div="adapt.method=ostta,tta.ostta.diversity_weight=0.5")
+  c.study.tables = (
+      tta_common.corruption_table(
+          c, "(b) continual, round 1, known-class error on the open-set "
+          "stream (source trained on classes 0-5)", "continual/r1"),
+      tta_common.clean_table(c),
+      tta_common.rounds_table(
+          c, "(d) open-set lifelong: known-class error per round"))
   return c
