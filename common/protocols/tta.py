@@ -126,9 +126,10 @@ RULES = {
 
 
 def validate(config: mlc.ConfigDict) -> None:
-  """The source sections' checks, then the adaptation's."""
-  supervised.validate(config)
+  """The adaptation's ranges (before the source sections build a
+  generator or a method), then the source sections' checks."""
   config_lib.check_rules(config, RULES)
+  supervised.validate(config)
   a = config.adapt
   if a.method not in method_lib.method_names():
     raise config_lib.ConfigError(

@@ -87,7 +87,7 @@ def _outputs(latent, rng=0, b=8):
 
 def test_qlae_loss_is_bce_plus_weighted_latent_terms_and_never_retraces():
   model, variables, out, batch = _outputs("quantized")
-  method = method_lib.get_method("qlae", model.apply)
+  method = method_lib.get_method("qlae")
   bce = qlae.reconstruction_bce(out["logits"], batch["image"], 255.0)
 
   @jax.jit
@@ -102,7 +102,7 @@ def test_qlae_loss_is_bce_plus_weighted_latent_terms_and_never_retraces():
     expected = bce + (lq + lc) * jnp.mean((z - q) ** 2)
     np.testing.assert_allclose(loss(hp), expected, rtol=1e-5)
   # Strength 0 is the plain autoencoder's loss.
-  ae = method_lib.get_method("ae", model.apply)
+  ae = method_lib.get_method("ae")
   hp0 = {"quantization": 0.0, "commitment": 0.0, "target_scale": 255.0}
   both = jax.jit(lambda out: (
       method.loss(hp0, {}, out, batch, None, None)[0],
@@ -112,7 +112,7 @@ def test_qlae_loss_is_bce_plus_weighted_latent_terms_and_never_retraces():
 
 def test_qlae_needs_a_quantized_model():
   model, _, out, batch = _outputs("continuous")
-  method = method_lib.get_method("qlae", model.apply)
+  method = method_lib.get_method("qlae")
   try:
     method.loss({"quantization": 0.01, "commitment": 0.01,
                  "target_scale": 255.0}, {}, out, batch, None, None)
@@ -148,7 +148,7 @@ def test_tc_decomposition_sums_to_log_q_over_p_and_beta_vae_scaling():
   _, tc1, _ = decompose(z[:, :1], mu[:, :1], sigma[:, :1], 1000.0)
   np.testing.assert_allclose(tc1, 0.0, atol=1e-5)
   model, _, out, batch = _outputs("gaussian")
-  vae = method_lib.get_method("beta_vae", model.apply)
+  vae = method_lib.get_method("beta_vae")
   total, metrics, _ = jax.jit(lambda out: vae.loss(
       {"beta": 3.0, "target_scale": 255.0}, {}, out, batch, None, None))(out)
   np.testing.assert_allclose(total, metrics["bce"] + 3.0 * metrics["kl"] / 64,

@@ -23,7 +23,7 @@ def _params():
 
 def test_each_parameter_is_in_the_right_group():
   params = _params()
-  labels = optim.split_param_labels(params)
+  labels = optim.split_param_labels(params, ("bias", "codebook"))
   assert labels["codebook"] == "plain"
   for name, layer in params.items():
     if name == "codebook":
@@ -37,7 +37,7 @@ def test_each_parameter_is_in_the_right_group():
 def test_first_step_decays_only_weights_and_hyperparams_are_traced():
   params = _params()
   grads = jax.tree.map(lambda p: jnp.full_like(p, 3.0), params)
-  tx = optim.make_optimizer("adamw_split")
+  tx = optim.make_optimizer("adamw_split", plain_param_names=("bias", "codebook"))
 
   @jax.jit
   @chex.assert_max_traces(n=1)
@@ -49,7 +49,7 @@ def test_first_step_decays_only_weights_and_hyperparams_are_traced():
 
   for wd in (0.0, 0.1, 0.5):
     updates = step(params, jnp.float32(wd))
-    labels = optim.split_param_labels(params)
+    labels = optim.split_param_labels(params, ("bias", "codebook"))
 
     def check(u, p, label):
       # Adam's first step is lr * sign(g) (clipping does not change a
@@ -62,7 +62,7 @@ def test_first_step_decays_only_weights_and_hyperparams_are_traced():
 
 def test_clipping_is_element_wise_on_weights_only():
   params = {"dense": {"kernel": jnp.zeros((2, 2)), "bias": jnp.zeros(2)}}
-  tx = optim.make_optimizer("adamw_split")
+  tx = optim.make_optimizer("adamw_split", plain_param_names=("bias", "codebook"))
   state = optim.set_hyperparams(tx.init(params), {
       "learning_rate": 1.0, "weight_decay": 0.0, "clip_value": 1.0})
   first = {"dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}}

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from common import config as config_lib
-from common import harness
+from common.protocols import build
+from common.protocols import supervised
 from common.data import sources
 from common.data import subsets
 from tests.conftest import tiny_config
@@ -54,8 +55,8 @@ def test_all_labels_reads_unmaterialized_sources(digits_dir):
 def test_config_key_reaches_both_harness_splits(digits_dir):
   config = tiny_config(**{"data.data_dir": digits_dir,
                           "data.classes": "(4, 9)"})
-  assert config_lib.base_config().data.classes == ()
-  s = harness.setup(config)
+  assert supervised.base_config().data.classes == ()
+  s = build.setup(config)
   assert s.run.num_classes == 2
   for source in (s.train_source, s.eval_source):
     assert source.num_classes == 2
