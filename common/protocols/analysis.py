@@ -24,7 +24,6 @@ next run.
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -84,9 +83,7 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
   """Computes (or reads back) the metrics of `config` in `workdir`."""
   del show_progress
   start = time.time()
-  validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  cached = runs.cached_result(workdir, config)
+  cached = runs.begin(config, workdir, validate)
   if cached is not None:
     return cached
   runs.check_same_config(workdir, config, has_checkpoint=False)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any
 
 import jax
 import ml_collections as mlc
@@ -118,9 +117,7 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
   """Trains (or resumes) in `<workdir>/train`, then evaluates plain and
   refined; see the module docstring."""
   start = time.time()
-  validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  cached = runs.cached_result(workdir, config)
+  cached = runs.begin(config, workdir, validate)
   if cached is not None:
     return cached
   train_dir = os.path.join(workdir, "train")

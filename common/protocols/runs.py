@@ -129,6 +129,15 @@ def cached_result(workdir: str, config: mlc.ConfigDict) -> RunResult | None:
                    history=eval_history(workdir), seconds=0.0)
 
 
+def begin(config: mlc.ConfigDict, workdir: str,
+          validate: Any) -> RunResult | None:
+  """The start every protocol's `run` shares: `validate(config)`, create
+  the workdir, and return the finished result it holds (None if none)."""
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  return cached_result(workdir, config)
+
+
 def write_summary(workdir: str, config: mlc.ConfigDict,
                   result: RunResult) -> None:
   if jax.process_index() != 0:

@@ -211,9 +211,7 @@ def train(config: mlc.ConfigDict, workdir: str, *,
     The run's result (final metrics, eval history, status).
   """
   t_start = time.time()
-  validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  cached = runs.cached_result(workdir, config)
+  cached = runs.begin(config, workdir, validate)
   if cached is not None:
     return cached
   s = build.setup(config, method=method)

@@ -263,9 +263,7 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
   """
   del desc
   t_start = time.time()
-  validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  cached = runs.cached_result(workdir, config)
+  cached = runs.begin(config, workdir, validate)
   if cached is not None:
     return cached
   source = source_model(config, workdir, show_progress)
