@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from common import config as config_lib
 from common.protocols import build
 from common.protocols import supervised
 from common.data import sources
