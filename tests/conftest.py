@@ -54,6 +54,17 @@ def tiny_config(**overrides):
   return config_lib.apply_overrides(config, base)
 
 
+def sigterm_at(step: int):
+  """A loop hook that sends this process SIGTERM after `step` steps (a
+  preemption at a chosen point)."""
+  import signal  # pylint: disable=g-import-not-at-top
+
+  def hook(done: int) -> None:
+    if done == step:
+      os.kill(os.getpid(), signal.SIGTERM)
+  return hook
+
+
 def blobs_config(**overrides):
   """A generator-sourced config (`gaussian_blobs`, MLP): batches drawn on
   device from (seed, step)."""

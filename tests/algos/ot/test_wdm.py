@@ -5,7 +5,6 @@ the Method on the shared step, and bit-exact resume through the loop."""
 from __future__ import annotations
 
 import os
-import signal
 
 import chex
 import jax
@@ -21,6 +20,7 @@ from common.core import logging_utils
 from common.core import train_step as train_step_lib
 from common.protocols import build
 from common.protocols import supervised
+from tests.conftest import sigterm_at
 from experiments.wdm import data as wdm_data
 
 
@@ -163,11 +163,8 @@ def test_sigterm_then_resume_is_bit_exact(tmp_path):
   straight = supervised.train(config, str(tmp_path / "a"),
                               show_progress=False)
 
-  def preempt_at_3(step):
-    if step == 3:
-      os.kill(os.getpid(), signal.SIGTERM)
 
-  first = supervised.train(config, str(tmp_path / "b"), hooks=[preempt_at_3],
+  first = supervised.train(config, str(tmp_path / "b"), hooks=[sigterm_at(3)],
                            show_progress=False)
   assert first.status == "preempted" and first.steps == 3
   resumed = supervised.train(config, str(tmp_path / "b"),

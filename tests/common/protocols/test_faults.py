@@ -30,6 +30,7 @@ from common.protocols import runs
 from common.protocols import supervised
 from tests.conftest import REPO_ROOT
 from tests.conftest import blobs_config
+from tests.conftest import sigterm_at
 
 _CONFIG = {"train.steps": 30, "train.checkpoint_every_steps": 10,
            "train.keep_checkpoints": 2}
@@ -224,11 +225,7 @@ _MAY_CHANGE = {"train.log_every_steps": 5, "train.checkpoint_every_steps": 7,
 def preempted(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("preempted")
   config = blobs_config(**_CONFIG)
-
-  def stop(step):
-    if step == 10:
-      os.kill(os.getpid(), 15)
-  assert supervised.train(config, str(workdir), hooks=[stop],
+  assert supervised.train(config, str(workdir), hooks=[sigterm_at(10)],
                           show_progress=False).status == "preempted"
   return config, workdir
 
@@ -249,11 +246,8 @@ def test_resume_with_logging_settings_changed_is_allowed(preempted):
 
 def test_missing_config_json_with_checkpoints_is_refused(tmp_path):
   config = blobs_config(**_CONFIG)
-
-  def stop(step):
-    if step == 10:
-      os.kill(os.getpid(), 15)
-  supervised.train(config, str(tmp_path), hooks=[stop], show_progress=False)
+  supervised.train(config, str(tmp_path), hooks=[sigterm_at(10)],
+                   show_progress=False)
   os.remove(tmp_path / "config.json")
   with pytest.raises(runs.WorkdirError, match="no config.json"):
     supervised.train(config, str(tmp_path), show_progress=False)
@@ -261,11 +255,8 @@ def test_missing_config_json_with_checkpoints_is_refused(tmp_path):
 
 def test_truncated_last_log_line_does_not_block_resume(tmp_path):
   config = blobs_config(**_CONFIG)
-
-  def stop(step):
-    if step == 10:
-      os.kill(os.getpid(), 15)
-  supervised.train(config, str(tmp_path), hooks=[stop], show_progress=False)
+  supervised.train(config, str(tmp_path), hooks=[sigterm_at(10)],
+                   show_progress=False)
   with open(tmp_path / "metrics.jsonl", "a") as f:
     f.write('{"step": 11, "split": "tra')     # killed mid-write
   result = supervised.train(config, str(tmp_path), show_progress=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 
 import chex
 import numpy as np
@@ -14,6 +13,7 @@ from common.core import logging_utils
 from common.protocols import build
 from common.protocols import runs
 from common.protocols import supervised as loop
+from tests.conftest import sigterm_at
 from tests.conftest import blobs_config
 from tests.conftest import tiny_config
 
@@ -33,11 +33,8 @@ def test_interrupted_run_resumes_to_identical_result(tmp_path):
   straight = loop.train(config, str(tmp_path / "a"), show_progress=False)
   assert straight.status == "finished"
 
-  def preempt_at_30(step):
-    if step == 30:
-      os.kill(os.getpid(), signal.SIGTERM)
 
-  first = loop.train(config, str(tmp_path / "b"), hooks=[preempt_at_30],
+  first = loop.train(config, str(tmp_path / "b"), hooks=[sigterm_at(30)],
                      show_progress=False)
   assert first.status == "preempted" and first.steps == 30
   resumed = loop.train(config, str(tmp_path / "b"), show_progress=False)
@@ -135,11 +132,8 @@ def test_generator_source_resumes_bit_exactly(tmp_path):
   config = blobs_config()
   straight = loop.train(config, str(tmp_path / "a"), show_progress=False)
 
-  def preempt_at_17(step):
-    if step == 17:
-      os.kill(os.getpid(), signal.SIGTERM)
 
-  first = loop.train(config, str(tmp_path / "b"), hooks=[preempt_at_17],
+  first = loop.train(config, str(tmp_path / "b"), hooks=[sigterm_at(17)],
                      show_progress=False)
   assert first.status == "preempted" and first.steps == 17
   resumed = loop.train(config, str(tmp_path / "b"), show_progress=False)
