@@ -17,26 +17,9 @@ from common.data.text import packing
 from common.data.text import source as text_source
 from common.data.text import stdlib_corpus
 
-TINY_SIZES = {"train": 40, "validation": 6, "test": 6, "test_ood": 6}
-
-
-@pytest.fixture(scope="session")
-def tiny_arithmetic_dir(tmp_path_factory):
-  """A data_dir holding a small `arithmetic` build (its own folder, so the
-  session's full-size build elsewhere is never this one)."""
-  data_dir = str(tmp_path_factory.mktemp("tfds_arith"))
-  mp = pytest.MonkeyPatch()
-  mp.setattr(arithmetic, "SIZES", TINY_SIZES)
-  try:
-    sources.prepare_in_repo("arithmetic", data_dir)
-  finally:
-    mp.undo()
-  return data_dir
-
-
 def _data_config(data_dir, **kwargs):
   return mlc.ConfigDict(dict(
-      name="arithmetic", data_dir=data_dir, train_split="train",
+      name="arithmetic/tiny", data_dir=data_dir, train_split="train",
       eval_split="test", kwargs=mlc.ConfigDict(kwargs)))
 
 
@@ -108,10 +91,10 @@ def test_arithmetic_scratchpads_are_correct_and_verifiable():
 
 def test_arithmetic_held_out_prompts_never_in_train():
   held = {p for s in ("validation", "test")
-          for _, p, _, _ in arithmetic.problems(s)}
-  train = arithmetic.problems("train")
+          for _, p, _, _ in arithmetic.problems(s, "tiny")}
+  train = arithmetic.problems("train", "tiny")
   assert not held & {p for _, p, _, _ in train}
-  assert train == arithmetic.problems("train")      # deterministic
+  assert train == arithmetic.problems("train", "tiny")  # deterministic
 
 
 def test_stdlib_corpus_files_and_splits_are_deterministic():
@@ -129,9 +112,9 @@ def test_stdlib_corpus_files_and_splits_are_deterministic():
   assert stdlib_corpus.version_tag().startswith("py3")
 
 
-def test_text_source_batches_are_resumable(tiny_arithmetic_dir):
+def test_text_source_batches_are_resumable(tfds_data_dir):
   train, evals = text_source.open_data(
-      _data_config(tiny_arithmetic_dir, seq_len=32))
+      _data_config(tfds_data_dir, seq_len=32))
   assert train.num_classes == tokenizers.get_tokenizer("byte").vocab_size
   first = [loader.train_batch(train, 4, seed=3, step=s) for s in range(5)]
   resumed = loader.TrainIterator(train, 4, seed=3, start_step=2, prefetch=0)
@@ -144,13 +127,13 @@ def test_text_source_batches_are_resumable(tiny_arithmetic_dir):
   # Prompt targets carry no loss; completions do.
   assert 0 < b["loss_mask"].mean() < 1
   limited, _ = text_source.open_data(
-      _data_config(tiny_arithmetic_dir, seq_len=32, max_train_rows=3))
+      _data_config(tfds_data_dir, seq_len=32, max_train_rows=3))
   assert len(limited) == 3 and len(evals) > 0
 
 
-def test_rows_packing_reads_records_on_demand(tiny_arithmetic_dir):
+def test_rows_packing_reads_records_on_demand(tfds_data_dir):
   src, _ = text_source.open_data(_data_config(
-      tiny_arithmetic_dir, seq_len=64, packing="rows", docs_per_row=2))
+      tfds_data_dir, seq_len=64, packing="rows", docs_per_row=2))
   assert len(src) == 40 * 3 * 3 // 2   # problems x tasks x formats / k
   row = src.get(np.array([0]))
   assert set(np.unique(row["segment_ids"])) <= {0, 1, 2}
