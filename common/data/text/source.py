@@ -59,6 +59,12 @@ def settings(data_config: Any) -> dict[str, Any]:
         f"config.data.kwargs has {sorted(unknown)}, which text data does not "
         f"read; it reads {sorted(DEFAULTS)}")
   kw = {**DEFAULTS, **given}
+  spec = kw["tokenizer"]
+  if not isinstance(spec, str) or (spec != "byte" and
+                                   not os.path.exists(spec)):
+    raise config_lib.ConfigError(
+        f"config.data.kwargs.tokenizer={spec!r} is neither 'byte' nor an "
+        "existing tokenizer.json (or a directory holding one)")
   for key, rule in RULES.items():
     if not rule.test(kw[key]):
       raise config_lib.ConfigError(
