@@ -45,7 +45,7 @@ RULES = {"seq_len": config_lib.at_least(2, integer=True),
          "docs_per_row": config_lib.at_least(1, integer=True),
          "max_train_rows": config_lib.at_least(0, integer=True)}
 IN_REPO_TEXT = ("python_stdlib", "arithmetic")
-CATALOGUE_EXAMPLES = ("lm1b", "c4", "wikipedia/20230601.en")
+CATALOGUE_EXAMPLES = ("lm1b", "c4/en", "wikipedia/20230601.en")
 _DEFAULT_KEYS = {"python_stdlib": ("text", ""),
                  "arithmetic": ("completion", "prompt")}
 

@@ -196,3 +196,11 @@ def test_fsdp_equals_replicated_on_eight_devices():
   np.testing.assert_allclose(fsdp["losses"], rep["losses"], rtol=1e-5)
   for a, b in zip(fsdp["params"], rep["params"]):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["stdlib_small", "arithmetic_small",
+                                     "lm1b_gpt2", "c4_gpt2"])
+def test_lm_recipe_variants_validate(variant):
+  config = config_lib.load_config(f"experiments/lm_common.py:{variant}")
+  supervised.validate(config)
+  assert config.method.name == "next_token" and config.eval.name == "lm"
