@@ -20,6 +20,7 @@ from common.core import logging_utils
 from common.eval import evaluators
 from common.protocols import build
 from common.protocols import supervised
+from tests.common.core.test_train_step import _first_batch
 from tests.conftest import run_on_cpu_devices
 from tests.conftest import sigterm_at
 
@@ -39,14 +40,6 @@ def lm_test_config(**overrides):
           "optim.name": "sgd", "optim.momentum": 0.9}
   base.update(overrides)
   return config_lib.apply_overrides(config, base)
-
-
-def _batch(s, step=0):
-  it = s.train_batches(step)
-  try:
-    return next(it)
-  finally:
-    it.close()
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -86,7 +79,7 @@ def test_step_loss_and_lm_eval_equal_a_hand_written_forward(lm_setup):
   s = lm_setup
   state = s.init_state()
   params = jax.device_get(state.params)
-  batch = _batch(s)
+  batch = _first_batch(s)
   mask = batch["loss_mask"]
   keys = ("tokens", "targets", "segment_ids", "positions")
   nll = _hand_nll(s.model, params, {k: batch[k] for k in keys})
@@ -115,7 +108,7 @@ def test_micro_batches_and_new_numbers_reuse_one_compilation(
   """Gradient accumulation gives the full-batch step; changing the
   learning rate and optimizer numbers never retraces."""
   s = lm_setup
-  batch = _batch(s)
+  batch = _first_batch(s)
   state, _, _ = s.train_step(s.init_state(), batch, s.hparams)
   acc = build.setup(lm_test_config(**{"train.micro_batches": 2}))
   acc_state, _, _ = acc.train_step(acc.init_state(), batch, acc.hparams)
@@ -154,7 +147,7 @@ def test_preempted_lm_run_resumes_bit_exact(tmp_path):
 def test_bfloat16_compute_keeps_float32_master_weights(lm_setup):
   s32 = lm_setup
   s16 = build.setup(lm_test_config(**{"model.dtype": "bfloat16"}))
-  batch = _batch(s32)
+  batch = _first_batch(s32)
   st32, m32, _ = s32.train_step(s32.init_state(), batch, s32.hparams)
   st16, m16, _ = s16.train_step(s16.init_state(), batch, s16.hparams)
   dtypes = {x.dtype for x in jax.tree.leaves((st16.params, st16.opt_state))
@@ -169,6 +162,7 @@ import json, sys
 import jax, numpy as np
 sys.path.insert(0, '.')
 from tests.algos.lm.test_next_token import lm_test_config
+from common.core import checkpoint
 from common.protocols import build
 out = {}
 for mode in ("replicated", "fsdp"):
@@ -182,6 +176,14 @@ for mode in ("replicated", "fsdp"):
   it.close()
   split = [not x.sharding.is_fully_replicated
            for x in jax.tree.leaves(state.params)]
+  if mode == "fsdp":  # a checkpoint round trip keeps values and placement
+    ckpt = checkpoint.Checkpointer(sys.argv[1])
+    ckpt.save(state)
+    back = ckpt.restore_latest(s.abstract_state)
+    ckpt.close()
+    out["restored"] = all(
+        bool((a == b).all()) and a.sharding == b.sharding
+        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(back)))
   out[mode] = {"losses": losses, "split": sum(split),
                "params": [np.asarray(x).ravel()[:50].tolist()
                           for x in jax.tree.leaves(state.params)]}
@@ -189,10 +191,11 @@ print(json.dumps(out))
 """
 
 
-def test_fsdp_equals_replicated_on_eight_devices():
-  out = run_on_cpu_devices(_FSDP_SCRIPT, 8)
+def test_fsdp_equals_replicated_on_eight_devices(tmp_path):
+  out = run_on_cpu_devices(_FSDP_SCRIPT, 8, str(tmp_path))
   rep, fsdp = out["replicated"], out["fsdp"]
   assert rep["split"] == 0 and fsdp["split"] > 0
+  assert out["restored"]
   np.testing.assert_allclose(fsdp["losses"], rep["losses"], rtol=1e-5)
   for a, b in zip(fsdp["params"], rep["params"]):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -110,6 +110,10 @@ def test_stdlib_corpus_files_and_splits_are_deterministic():
                                   '  def f(self):\n    """Fn.\n\n    x"""')
   assert docs == ["Mod.", "Cls.", "Fn.\n\nx"]
   assert stdlib_corpus.version_tag().startswith("py3")
+  records = dict(stdlib_corpus.examples(["json/__init__.py", "this.py"]))
+  assert records[0]["path"] == "json/__init__.py" and records[1]["index"] == 1
+  assert "JSON" in records[0]["docstrings"] and "import" in records[0]["text"]
+  assert records[1]["docstrings"] == ""      # this.py has no docstrings
 
 
 def test_text_source_batches_are_resumable(tfds_data_dir):
