@@ -86,8 +86,13 @@ class LibraryTokenizer:
 def train_bpe(texts: Iterable[str], vocab_size: int) -> LibraryTokenizer:
   """A byte-level BPE of `vocab_size` tokens trained on `texts` (offline;
   deterministic for the same texts)."""
-  import tokenizers  # pylint: disable=g-import-not-at-top
-  from tokenizers import decoders, models, pre_tokenizers, trainers  # pylint: disable=g-import-not-at-top,g-multiple-import
+  # pylint: disable=g-import-not-at-top
+  import tokenizers
+  from tokenizers import decoders
+  from tokenizers import models
+  from tokenizers import pre_tokenizers
+  from tokenizers import trainers
+  # pylint: enable=g-import-not-at-top
   alphabet = pre_tokenizers.ByteLevel.alphabet()
   if vocab_size < len(alphabet) + len(_SPECIALS):
     raise ValueError(

@@ -117,22 +117,30 @@ def test_knobs_build_and_run():
   for fields in ({"norm": "none", "ffn": "linear", "learn_temperature": True,
                   "tie_embeddings": False},
                  {"norm": "layernorm", "ffn": "gelu", "qkv_bias": True,
-                  "dropout": 0.1, "logit_softcap": 5.0}):
+                  "remat": True, "dropout": 0.1, "logit_softcap": 5.0}):
     model = models.get_model("transformer", 50, dtype="float32", **{
         "num_layers": 1, "d_model": 16, "num_heads": 2, "d_ff": 16,
         **fields})
     variables = jax.jit(model.init)(jax.random.PRNGKey(0), tokens)
-    model = _Jitted(model)
-    out = model.apply(variables, tokens, True,
-                      rngs={"dropout": jax.random.PRNGKey(1)})
-    assert out["features"].shape == (1, 6, 16)
     params = variables["params"]
+
+    def loss(p, model=model):
+      out = model.apply({"params": p}, tokens, train=True,
+                        rngs={"dropout": jax.random.PRNGKey(1)})
+      return out["logits"].mean(), out
+    if fields.get("remat"):   # remat only matters under a gradient
+      (_, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(
+          params)
+      assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+    else:
+      out = jax.jit(loss)(params)[1]
+    assert out["features"].shape == (1, 6, 16)
     if fields.get("learn_temperature"):
       assert params["layer_0"]["attn"]["log_temperature"].shape == (2,)
       assert tm.unembedding(params).shape == (50, 16)
       assert "attn_norm" not in params["layer_0"]
   assert float(jnp.abs(out["logits"]).max()) <= 5.0
-  out = model.apply(variables, tokens, compute_logits=False)
+  out = _Jitted(model).apply(variables, tokens, compute_logits=False)
   assert "logits" not in out
 
 
