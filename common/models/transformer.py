@@ -111,6 +111,11 @@ class Transformer(nn.Module):
 
   config: TransformerConfig
 
+  @property
+  def num_classes(self) -> int:
+    """The vocabulary size (the zoo's common attribute)."""
+    return self.config.vocab_size
+
   @nn.compact
   def __call__(self, tokens: jax.Array | Mapping[str, jax.Array],
                train: bool = False, *, positions: jax.Array | None = None,
