@@ -8,6 +8,13 @@
         [--seeds=0,1,2,3,4] [--arms=CE,PS-KD] [--config.x=y ...] \\
         [--workdir=runs/ps_kd-digits] [--data_dir=/data/tfds]
     regjax readme [--check] [ID ...]
+    regjax compile [ID[:variant] ...] [--all] [--write=PATH]
+
+`regjax compile` builds what a config's protocol jits at the config's real
+shapes from a stand-in source (no data, no training), compiles it ahead of
+time on this machine's devices and prints XLA's memory (argument, output,
+temp bytes per device) and FLOPs; `--all` takes every full-scale config
+(those without a smoke run), `--write` also writes the table to PATH.
 
 `--config=path.py:variant` picks a config, `--config.a.b=v` overrides a
 field (the config is locked: unknown keys, wrong types and values outside
@@ -80,7 +87,7 @@ def parse_flags(args: list[str], allowed: tuple[str, ...]
           "--config.<key>=<value>")
     if not eq:
       if name in ("markdown", "write-workspace", "check",
-                  "fallback_checkpoint"):
+                  "fallback_checkpoint", "all"):
         value = "true"
       elif i < len(args):
         value = args[i]
@@ -268,6 +275,39 @@ def _readme(args: list[str]) -> int:
   return EXIT_USAGE if stale and "check" in flags else EXIT_OK
 
 
+def _compile(args: list[str]) -> int:
+  flags, overrides, specs = parse_flags(args, ("all", "write"))
+  if overrides:
+    raise UsageError(f"`regjax compile` takes config ids, not {overrides}")
+  if "all" in flags:
+    if specs:
+      raise UsageError(f"--all compiles every full-scale config; drop "
+                       f"{specs} or --all")
+  elif not specs:
+    raise UsageError("usage: regjax compile ID[:variant] ... | --all")
+  from common.protocols import compile_check  # pylint: disable=g-import-not-at-top
+  lines = [compile_check.HEADER]
+  print(lines[0], flush=True)
+  for spec in specs or compile_check.full_scale_specs():
+    for row in compile_check.compile_rows(spec):
+      lines.append(compile_check.markdown_row(*row))
+      print(lines[-1], flush=True)
+  table = "\n".join(lines)
+  if flags.get("write"):
+    import jax  # pylint: disable=g-import-not-at-top
+    command = "regjax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with open(flags["write"], "w", encoding="utf-8") as f:
+      f.write(f"Command: `{command}` ({jax.device_count()} x "
+              f"{jax.devices()[0].platform}, jax {jax.__version__}, load "
+              f"average {os.getloadavg()[0]:.1f})\n\n{table}\n")
+    print(f"written: {flags['write']}")
+    from common.study import readme  # pylint: disable=g-import-not-at-top
+    top = os.path.join(config_lib.REPO_ROOT, "README.md")
+    if readme.sync(top):   # README.md shows the table as a generated block
+      print(f"updated: {top}")
+  return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> None:
   argv = list(sys.argv if argv is None else argv)
   # Orbax and TFDS log every save/build at INFO; keep the terminal readable.
@@ -276,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     print(USAGE)
     return
   command, rest = argv[1], argv[2:]
-  commands = {"list": _list, "train": _train, "run": _run, "readme": _readme}
+  commands = {"list": _list, "train": _train, "run": _run, "readme": _readme,
+              "compile": _compile}
   if command not in commands:
     _fail(f"unknown command {command!r}; commands: {', '.join(commands)}. "
           "See `regjax --help`.")

@@ -266,9 +266,10 @@ def make_train_step(parts: StepParts, mesh: jax.sharding.Mesh,
 
 def eval_step_fn(state: TrainState, batch: Batch, hparams: dict[str, Any], *,
                  parts: StepParts,
-                 output_keys: tuple[str, ...]) -> dict[str, jax.Array]:
+                 output_keys: tuple[str, ...] | None
+                 ) -> dict[str, jax.Array]:
   """Eval-mode outputs (`Method.predict`; BatchNorm on running averages),
-  float arrays cast to float32, restricted to `output_keys`."""
+  float arrays cast to float32, restricted to `output_keys` (None: all)."""
   inputs = parts.preprocess(batch, None)
   ctx = method_lib.StepContext(
       model=parts.model, run=parts.run, step=state.step, inputs=inputs,
@@ -278,6 +279,7 @@ def eval_step_fn(state: TrainState, batch: Batch, hparams: dict[str, Any], *,
   predict = parts.method.predict or method_lib.default_predict
   outputs = predict(hparams["method"], ctx, state.params, state.method_state,
                     batch)
+  output_keys = tuple(outputs) if output_keys is None else output_keys
   missing = [k for k in output_keys if k not in outputs]
   if missing:
     raise ValueError(f"the model/method predicts {sorted(outputs)}; the "
@@ -298,4 +300,9 @@ def make_eval_step(parts: StepParts, mesh: jax.sharding.Mesh,
 
   def eval_step(state, batch, hparams, output_keys=output_keys):
     return jitted(state, batch, hparams, output_keys=tuple(output_keys))
+
+  def lower(state, batch, hparams, output_keys=output_keys):
+    return jitted.lower(state, batch, hparams, output_keys=(
+        None if output_keys is None else tuple(output_keys)))
+  eval_step.lower = lower   # ahead-of-time, as a jitted function's
   return eval_step

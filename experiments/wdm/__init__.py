@@ -6,4 +6,4 @@
 
 STATUS = 'reproduced on CPU'
 ALGOS = 'algos/ot/wdm.py'
-NOTE = ("CPU study (seeds 0-2 and 3-5, n digits): n=1->4 probe acc CPC -11, WPC -5 points; WPC ahead at n=4 (~2 points), behind at n<=2, tied at n=3")
+NOTE = ("CPU study (seeds 0-5, n digits), on every seed: n=1->4 probe acc CPC -9 to -12, WPC -3 to -7 points; WPC ahead at n=4 (1.6-2.7 points), behind at n<=2; n=3 undecided")

@@ -1,0 +1,338 @@
+"""Ahead-of-time compilation of a config's jitted programs, without data.
+
+Full-scale configs name datasets (CIFAR, ImageNet-C, dSprites...) and
+packages (brax) that are not on a CPU machine, so their smoke runs are
+skipped. `compile_config(config)` shows they still build: it makes what the
+config's protocol jits (the train and eval steps of the supervised and
+refine protocols and the refinement step, the TTA adaptation and eval
+steps, the RL learner's train chunk) at the config's real shapes and dtypes
+from a stand-in source (`jax.ShapeDtypeStruct`s: no data is read, nothing
+is initialised or trained), lowers it for the local devices and compiles
+it, and reports XLA's memory analysis (argument, output, temp bytes per
+device) and FLOPs of each program.
+
+Programs whose lowered text is equal (arms that change only traced
+numbers, a variant that changes only step counts) are compiled once per
+process. The memory is XLA:CPU's for the local device count, an estimate
+of, not equal to, what a GPU or TPU compiler allocates.
+
+    regjax compile ps_kd:cifar100 qlae:dsprites
+    regjax compile --all [--write=benchmarks/results/full_scale_compile.md]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import importlib.util
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections as mlc
+import numpy as np
+
+from common import config as config_lib
+from common.core import method as method_lib
+from common.core import sharding as sharding_lib
+from common.data import preprocess as preprocess_lib
+from common.data import procedural
+from common.protocols import build
+from common.protocols import tta_loop
+
+# TFDS facts of the full-scale datasets (the TFDS catalog pages): image
+# shape (None: set by `data.image_size`), classes of the default label (or
+# of `data.label_key`), examples per split.
+STANDINS: dict[str, dict[str, Any]] = {
+    "cifar10": dict(shape=(32, 32, 3), classes=10,
+                    splits={"train": 50_000, "test": 10_000}),
+    "cifar100": dict(shape=(32, 32, 3), classes=100,
+                     splits={"train": 50_000, "test": 10_000}),
+    "imagenet2012": dict(shape=(None, None, 3), classes=1000,
+                         splits={"train": 1_281_167, "validation": 50_000}),
+    # label_shape: square, ellipse, heart; the only split is train.
+    "dsprites": dict(shape=(64, 64, 1), classes=3,
+                     splits={"train": 737_280}),
+    # label_shape: 4 shapes.
+    "shapes3d": dict(shape=(64, 64, 3), classes=4,
+                     splits={"train": 480_000}),
+}
+
+
+# Packages some full-scale configs need that are not dependencies of the
+# repo: a config that needs a missing one is reported, not built.
+OPTIONAL_PACKAGES = ("brax", "mujoco")
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+  """One jitted function of a config with abstract arguments to lower."""
+  name: str
+  lower: Callable[[], Any]     # () -> jax.stages.Lowered
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+  """XLA's numbers for one compiled program (bytes per device)."""
+  program: str
+  devices: int
+  argument_bytes: int
+  output_bytes: int
+  temp_bytes: int
+  alias_bytes: int
+  flops: float | None
+  compile_seconds: float
+  shared: bool = False     # equal to a program compiled before
+
+
+def standin_source(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
+                                                    int]:
+  """`(example, num_train_examples, num_classes)` of a TFDS config from
+  `STANDINS`, without reading data."""
+  d = config.data
+  name = d.name.split("/")[0]
+  if name not in STANDINS:
+    raise ValueError(f"no stand-in for dataset {d.name!r}; compile_check "
+                     f"knows {sorted(STANDINS)} (add its shape, classes and "
+                     "split sizes to STANDINS)")
+  facts = STANDINS[name]
+  if d.train_split not in facts["splits"]:
+    raise ValueError(f"config.data.train_split={d.train_split!r}: the "
+                     f"stand-in of {name!r} has splits "
+                     f"{sorted(facts['splits'])}")
+  h, w, c = facts["shape"]
+  if d.image_size:
+    h = w = d.image_size
+  if h is None:
+    raise ValueError(f"dataset {name!r} has images of varying size: set "
+                     "config.data.image_size")
+  classes = len(d.classes) if d.classes else facts["classes"]
+  example = {d.input_key: jax.ShapeDtypeStruct((1, h, w, c), np.uint8)}
+  return example, facts["splits"][d.train_split], classes
+
+
+def _batch_spec(example: dict[str, Any], size: int,
+                mesh: jax.sharding.Mesh) -> dict[str, Any]:
+  """The loader's global batch of `size` rows (see common.data.loader)."""
+  split = sharding_lib.batch_sharded(mesh)
+  spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype,
+                                                   sharding=split)
+  batch = {k: spec((size, *v.shape[1:]), v.dtype) for k, v in example.items()}
+  batch.update(label=spec((size,), np.int32), index=spec((size,), np.int32),
+               epoch=spec((size,), np.int32), mask=spec((size,), np.bool_))
+  return batch
+
+
+def _generated_spec(gen: procedural.Generator, size: int,
+                    mesh: jax.sharding.Mesh) -> dict[str, Any]:
+  split = sharding_lib.batch_sharded(mesh)
+  draw = gen.eval_sample or gen.sample
+  shapes = jax.eval_shape(lambda k: draw(k, size), jax.random.PRNGKey(0))
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype,
+                                                     sharding=split), shapes)
+
+
+def _step_programs(s: build.Setup, prefix: str, train_batch: Any,
+                   eval_batch: Any | None) -> list[Program]:
+  state, hp = s.abstract_state, s.hparams
+  out = [Program(f"{prefix}train_step",
+                 lambda: s.train_step.lower(state, train_batch, hp))]
+  if eval_batch is not None:
+    out.append(Program(f"{prefix}eval_step",
+                       lambda: s.eval_step.lower(state, eval_batch, hp,
+                                                 output_keys=None)))
+  return out
+
+
+def supervised_programs(config: mlc.ConfigDict) -> list[Program]:
+  """Train and eval steps (+ the refine protocol's refinement step)."""
+  if config.data.source == "generator":
+    gen = procedural.make(config)
+    s = build.build(config, build.run_info(
+        config, gen.epoch_size or config.train.batch_size, gen.num_classes),
+                    gen.example, generator=gen)
+    # Without held-out examples of its own, a generator's evaluator feeds
+    # its items one per device (eot_fmaps' test pairs).
+    eval_batch = _generated_spec(
+        gen, config.train.eval_batch_size if gen.eval_examples
+        else jax.device_count(), s.mesh)
+    programs = _step_programs(s, "", {}, eval_batch)
+  else:
+    example, n, classes = (
+        standin_source(config) if config.data.name.split("/")[0] in STANDINS
+        else _opened(config))
+    s = build.build(config, build.run_info(config, n, classes), example)
+    eval_batch = _batch_spec(example, config.train.eval_batch_size, s.mesh)
+    programs = _step_programs(
+        s, "", _batch_spec(example, config.train.batch_size, s.mesh),
+        eval_batch)
+  if config.protocol == "refine" and config.refine.steps > 0:
+    from common.protocols import refine  # pylint: disable=g-import-not-at-top
+    r = build.build(refine.refine_config(config), s.run, s.generator.example
+                    if s.generator else example, generator=None)
+    programs += _step_programs(r, "refine_", eval_batch, None)
+  return programs
+
+
+def _opened(config: mlc.ConfigDict) -> tuple[dict[str, Any], int, int]:
+  """Shape facts of an embedded dataset (built in the repo, e.g. digits)."""
+  _, _, _, example, n, classes = build.open_data(config)
+  return example, n, classes
+
+
+def tta_programs(config: mlc.ConfigDict) -> list[Program]:
+  """The adaptation step of `adapt.method` on the stand-in source model
+  (architecture of the converted weights the config names) and its eval
+  step, at `adapt.batch_size`."""
+  a = config.adapt
+  example, _, classes = (_opened(config) if a.train_source
+                         else standin_source(config))
+  shape = tuple(example[config.data.input_key].shape[1:])
+  source = tta_loop.Source(model_name=config.model.name,
+                           model_kwargs=config.model.kwargs.to_dict(),
+                           params=None, model_state=None,
+                           num_classes=classes, image_shape=shape, final={})
+  acfg = tta_loop.adapt_config(config, source)
+  run = method_lib.RunInfo(
+      num_examples=0, num_classes=classes, steps_per_epoch=1, num_epochs=1,
+      total_steps=1, global_batch_size=a.batch_size)
+  # One clean batch stands in for the `init_size` images a method's init
+  # reads (EATA's Fisher, CoTTA's gate): the state's shapes do not depend
+  # on how many there are.
+  extras = None if not a.init_size else {
+      "clean_batches": {"image": np.zeros((1, a.batch_size, *shape),
+                                          np.uint8)},
+      "preprocess": preprocess_lib.make(acfg.data)}
+  s = build.build(acfg, run, example, extras=extras)
+  batch = {"image": _batch_spec(example, a.batch_size, s.mesh)["image"]}
+  return _step_programs(s, "adapt_", batch, batch)
+
+
+def rl_programs(config: mlc.ConfigDict) -> list[Program]:
+  """The learner's jitted chunk of `train.chunk_iterations` iterations,
+  vmapped over `study.seeds` as the study engine runs them."""
+  from common.protocols import rl  # pylint: disable=g-import-not-at-top
+  seeds = list(config.study.seeds)
+  s = rl.setup(config, seeds)
+  keys = jax.ShapeDtypeStruct((len(seeds), 2), np.uint32)
+  runs = jax.eval_shape(s.fns["init"], keys, s.hp)
+  temps = jax.ShapeDtypeStruct(
+      (len(seeds), config.train.chunk_iterations, 2, config.agent.n_envs),
+      np.float32)
+  return [Program("train_chunk", lambda: s.fns["train_chunk"].lower(
+      runs, s.hp, temps, jnp.int32(0)))]
+
+
+PROGRAMS: dict[str, Callable[[mlc.ConfigDict], list[Program]]] = {
+    "supervised": supervised_programs, "refine": supervised_programs,
+    "tta": tta_programs, "rl": rl_programs,
+    # An analysis computes metrics with its own solver: no harness step.
+    "analysis": lambda config: [],
+}
+
+_COMPILED: dict[str, Report] = {}
+# LLVM's code optimisation off: about half the compile time, and the same
+# buffer assignment (the memory numbers are equal with and without it on
+# ps_kd:cifar100 and eata:cifar10_c). The programs are never run.
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 0,
+                    "xla_llvm_disable_expensive_passes": True}
+
+
+def _compile(program: Program) -> Report:
+  lowered = program.lower()
+  key = hashlib.sha256(lowered.as_text().encode()).hexdigest()
+  if key in _COMPILED:
+    return dataclasses.replace(_COMPILED[key], program=program.name,
+                               compile_seconds=0.0, shared=True)
+  start = time.perf_counter()
+  compiled = lowered.compile(compiler_options=COMPILER_OPTIONS)
+  seconds = time.perf_counter() - start
+  mem = compiled.memory_analysis()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
+  flops = (cost or {}).get("flops")
+  report = Report(
+      program=program.name, devices=jax.device_count(),
+      argument_bytes=int(mem.argument_size_in_bytes),
+      output_bytes=int(mem.output_size_in_bytes),
+      temp_bytes=int(mem.temp_size_in_bytes),
+      alias_bytes=int(mem.alias_size_in_bytes),
+      flops=None if flops is None or flops < 0 else float(flops),
+      compile_seconds=seconds)
+  _COMPILED[key] = report
+  return report
+
+
+def compile_config(config: mlc.ConfigDict) -> list[Report]:
+  """Lowers and compiles every program `config`'s protocol jits."""
+  if config.protocol not in PROGRAMS:
+    raise ValueError(f"protocol {config.protocol!r} has no stand-in "
+                     f"builder; compile_check knows {sorted(PROGRAMS)}")
+  return [_compile(p) for p in PROGRAMS[config.protocol](config)]
+
+
+def full_scale_specs() -> list[str]:
+  """`<id>:<variant>` of every experiment config without a smoke run (the
+  full-scale ones: their data or packages are not on a CPU machine, or
+  they run too long), in the order of `experiments/*/config.py`."""
+  specs = []
+  pattern = os.path.join(config_lib.REPO_ROOT, "experiments", "*",
+                         "config.py")
+  for path in sorted(glob.glob(pattern)):
+    module_spec = importlib.util.spec_from_file_location("_cfg", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    paper = os.path.basename(os.path.dirname(path))
+    for variant in getattr(module, "VARIANTS", ()):
+      if not module.get_config(variant).smoke.enabled:
+        specs.append(f"{paper}:{variant}")
+  return specs
+
+
+def load(spec: str) -> mlc.ConfigDict:
+  """The config of `<id>[:<variant>]` (or a config path[:variant])."""
+  path, _, variant = spec.partition(":")
+  if not path.endswith(".py"):
+    path = os.path.join(config_lib.REPO_ROOT, "experiments", path,
+                        "config.py")
+  return config_lib.load_config(f"{path}:{variant}" if variant else path)
+
+
+def fmt_bytes(n: int) -> str:
+  if n < 2**20:
+    return f"{n / 2**10:,.1f} KiB"
+  return f"{n / 2**20:,.1f} MiB" if n < 2**30 else f"{n / 2**30:,.2f} GiB"
+
+
+HEADER = ("| config | program | devices | arguments | outputs | temp | GFLOP "
+          "| compile (s) |\n|---|---|---|---|---|---|---|---|")
+
+
+def markdown_row(spec: str, r: Report | str) -> str:
+  """One table row: a compiled program, or why nothing was compiled."""
+  if isinstance(r, str):
+    return f"| `{spec}` | {r} | | | | | | |"
+  flops = "-" if r.flops is None else f"{r.flops / 1e9:,.1f}"
+  seconds = "shared" if r.shared else f"{r.compile_seconds:.1f}"
+  return (f"| `{spec}` | {r.program} | {r.devices} | "
+          f"{fmt_bytes(r.argument_bytes)} | {fmt_bytes(r.output_bytes)} | "
+          f"{fmt_bytes(r.temp_bytes)} | {flops} | {seconds} |")
+
+
+def compile_rows(spec: str) -> list[tuple[str, Report | str]]:
+  """`(spec, report)` of each program of `spec`, or one `(spec, why not)`
+  row when a package of `OPTIONAL_PACKAGES` is missing or nothing is
+  jitted (any other failure raises)."""
+  config = load(spec)
+  try:
+    reports = compile_config(config)
+  except ImportError as e:
+    missing = getattr(e.__cause__, "name", None) or e.name or ""
+    if missing.split(".")[0] not in OPTIONAL_PACKAGES:
+      raise
+    return [(spec, f"not built here: {e}")]
+  return [(spec, r) for r in reports] or [
+      (spec, f"nothing to compile ({config.protocol} protocol)")]
