@@ -119,6 +119,11 @@ def open_data(config: mlc.ConfigDict):
     gen = procedural.make(config)
     size = gen.epoch_size or config.train.batch_size
     return None, None, gen, gen.example, size, gen.num_classes
+  if d.source == "text":  # packed token rows (common.data.text)
+    from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
+    train, evals = text_source.open_data(d)
+    example = {d.input_key: train.example["tokens"]}
+    return train, evals, None, example, len(train), train.vocab_size
   from common.data import sources  # pylint: disable=g-import-not-at-top
   kw = dict(image_size=d.image_size or None, label_key=d.label_key or None,
             classes=tuple(d.classes))
@@ -238,12 +243,12 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
                       opt_state=tx.init(params), model_state=model_state,
                       method_state=method_state, rng=rng)
 
-  repl = sharding_lib.replicated(mesh)
   abstract = jax.eval_shape(state_fn, rng)
-  state_sharding = jax.tree.map(lambda _: repl, abstract)
+  state_sharding = sharding_lib.state_shardings(
+      abstract, mesh, config.train.get("param_sharding", "replicated"))
   abstract = jax.tree.map(
-      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=repl),
-      abstract)
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+      abstract, state_sharding)
   init_jit = jax.jit(state_fn, out_shardings=state_sharding)
   parts = train_step_lib.StepParts(
       model=model, method=method, tx=tx, schedule_name=config.schedule.name,

@@ -54,7 +54,9 @@ def base_config() -> mlc.ConfigDict:
   c.protocol = "supervised"
   c.data = mlc.ConfigDict(dict(
       name="digits",
-      source="tfds",           # "tfds" or "generator" (common.data.procedural)
+      # "tfds", "generator" (common.data.procedural) or "text" (packed
+      # token rows, common.data.text; settings in data.kwargs)
+      source="tfds",
       data_dir="", train_split="train", eval_split="test",
       image_size=0,            # >0: host-resize variable-size images
       label_key="",            # "" = the dataset's supervised label
@@ -84,6 +86,9 @@ def base_config() -> mlc.ConfigDict:
       num_epochs=10,
       steps=-1,                # >0 overrides num_epochs
       micro_batches=1,         # gradient accumulation
+      # "replicated" (data parallel) or "fsdp": parameters and optimizer
+      # state split over the data axis (common.core.sharding).
+      param_sharding="replicated",
       eval_batch_size=512,
       log_every_steps=50,
       eval_every_epochs=1,     # 0: only at the end
@@ -101,7 +106,7 @@ def base_config() -> mlc.ConfigDict:
 
 
 RULES = {
-    "data.source": config_lib.one_of("tfds", "generator"),
+    "data.source": config_lib.one_of("tfds", "generator", "text"),
     "data.crop_padding": config_lib.at_least(0, integer=True),
     "data.image_size": config_lib.at_least(0, integer=True),
     "model.dtype": config_lib.one_of("float32", "bfloat16", "float16"),
@@ -121,6 +126,7 @@ RULES = {
     "schedule.decay_factor": config_lib.at_least(0.0),
     "train.batch_size": config_lib.at_least(1, integer=True),
     "train.micro_batches": config_lib.at_least(1, integer=True),
+    "train.param_sharding": config_lib.one_of("replicated", "fsdp"),
     "train.eval_batch_size": config_lib.at_least(1, integer=True),
     "train.log_every_steps": config_lib.at_least(1, integer=True),
     "train.eval_every_epochs": config_lib.at_least(0, integer=True),
@@ -163,6 +169,9 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"config.eval.name={config.eval.name!r} is not a registered "
         f"evaluator; registered: {evaluators.EVALUATORS.names()}")
+  if config.data.source == "text":
+    from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
+    text_source.settings(config.data)
   if config.data.source == "generator":
     # The generator's factory checks its settings (`data.kwargs`), so a bad
     # value fails here, before any run of a study starts.
