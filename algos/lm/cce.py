@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from algos.lm import losses
+
 # Default tile sizes, tuned on CPU (benchmarks/cce_memory.py).
 BLOCK_N = 1024
 BLOCK_V = 1024
@@ -280,6 +282,13 @@ def cce(features: jax.Array, classifier: jax.Array, targets: jax.Array, *,
   plan = _plan(features.shape[0], classifier.shape[0], features.dtype,
                softcap, block_n, block_v, filter_eps, sort_vocab)
   return _cce(features, classifier, targets.astype(jnp.int32), plan)
+
+
+@losses.register_loss("cce")
+def cce_loss(features: jax.Array, classifier: jax.Array, targets: jax.Array,
+             *, softcap: float | None = None) -> jax.Array:
+  """`cce` with its defaults (filtering and sorting on), as an LM loss."""
+  return cce(features, classifier, targets, softcap=softcap)
 
 
 def needed_tile_fraction(features, classifier, targets, *, softcap=None,
