@@ -157,3 +157,17 @@ def test_unknown_text_settings_are_config_errors():
   with pytest.raises(config_lib.ConfigError, match="packing"):
     text_source.settings(_data_config("", packing="greedy"))
 
+
+
+def test_a_trained_bpe_tokenizer_file_feeds_the_rows(tfds_data_dir, tmp_path):
+  texts = [arithmetic.completion(f, a) for _, _, a, fs in
+           arithmetic.problems("train", "tiny") for f in fs.values()]
+  path = str(tmp_path / "tokenizer.json")
+  tokenizers.train_bpe(texts, 300).save(path)
+  src, _ = text_source.open_data(_data_config(tfds_data_dir, seq_len=16,
+                                              tokenizer=path))
+  assert src.vocab_size == 300
+  row = src.get(np.arange(len(src)))
+  assert row["tokens"].max() < 300 and row["target_bytes"].sum() > 0
+  with pytest.raises(config_lib.ConfigError, match="tokenizer"):
+    text_source.settings(_data_config("", tokenizer="/no/such.json"))
