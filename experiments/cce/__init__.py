@@ -4,6 +4,9 @@
 `common.papers` for `regjax list` and WORKSPACE.md's table.
 """
 
-STATUS = 'implemented'
+STATUS = 'reproduced on CPU'
 ALGOS = 'algos/lm/cce.py'
-NOTE = ("pending: CPU study and memory benchmark")
+NOTE = ("CPU study (2 seeds, stdlib tiny LM): CCE loss curve bitwise equal "
+        "for 30-40 steps, then within the float-rounding control's drift; "
+        "loss+grad temp memory 237x below naive at N=8192, V=131072 (fp32); "
+        "bf16 on XLA:CPU only 4x (classifier upcast hoisted)")
