@@ -83,7 +83,8 @@ def problem(n, d, v, kind, seed=0):
   rng = np.random.default_rng(seed)
   classifier = rng.standard_normal((v, d), np.float32)
   if kind == "random":
-    features = rng.standard_normal((n, d), np.float32) / np.sqrt(d)
+    features = rng.standard_normal((n, d), np.float32) / np.float32(
+        np.sqrt(d))
     return features, classifier, rng.integers(0, v, n).astype(np.int32)
   # peaked: 1% frequent tokens carry the targets; the rest sit 15 nats
   # lower (a unigram prior in feature 0); each feature points at one
@@ -97,7 +98,8 @@ def problem(n, d, v, kind, seed=0):
   classifier[:, 0] = -2.0
   classifier[frequent, 0] = 1.0
   features[:, 0] = 5.0
-  return features, classifier, targets.astype(np.int32)
+  return (features.astype(np.float32), classifier.astype(np.float32),
+          targets.astype(np.int32))
 
 
 def official_step(path: str):
