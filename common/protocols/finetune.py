@@ -1,0 +1,131 @@
+"""The finetune protocol: pretrain (or reuse) a model, then fine-tune it.
+
+Papers that change what happens *after* pretraining (hyperfitting: fine-tune
+a pretrained LM to near-zero loss on a tiny set; adapters on a pretrained
+model) need "start from the params of another run". A run of this protocol
+
+1. builds the pretraining config: the supervised sections of this config
+   (`data`, `model`, `method`, `optim`, `schedule`, `train`, `eval`) with
+   `pretrain.overrides` applied ("key=value" strings, e.g.
+   `"train.steps=2000"`), and trains it with the supervised loop in
+   `pretrain.dir`, else `<study>/pretrained/<fingerprint>/seed_<k>` for a
+   study's `<study>/<arm>/seed_<k>` workdir (else `<workdir>/pretrained`).
+   Every arm of a seed whose pretraining config is the same shares that
+   run (the folder is named by the config's fingerprint, so arms that
+   pretrain differently never collide); it resumes, and a finished one is
+   read back from its summary;
+2. trains this config with the supervised loop in `workdir`, starting from
+   the pretrained run's final parameters and model state (a fresh
+   optimizer; the method's `init` sees them as `ctx.params`).
+
+The final metrics are the fine-tuned run's, plus the pretrained run's
+final evaluation as `pretrained/<name>` (the same evaluator, so before and
+after sit in one row). SIGTERM during either stage saves and returns
+"preempted"; rerunning resumes the stage it stopped in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import ml_collections as mlc
+
+from common import config as config_lib
+from common.protocols import Protocol
+from common.protocols import RunResult
+from common.protocols import register_protocol
+from common.protocols import supervised
+
+_SECTIONS = ("data", "model", "method", "optim", "schedule", "train", "eval")
+
+
+def base_config() -> mlc.ConfigDict:
+  """The supervised schema plus the `pretrain` section."""
+  c = supervised.base_config()
+  c.protocol = "finetune"
+  c.pretrain = mlc.ConfigDict(dict(
+      # "key=value" overrides of the supervised sections for pretraining.
+      overrides=(),
+      dir=""))              # "" = <study>/pretrained/<fingerprint>/seed_k
+  return c
+
+
+def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
+  """The supervised config of the pretraining run of `config.seed`."""
+  c = supervised.base_config()
+  c.experiment = f"{config.experiment}_pretrain"
+  for section in _SECTIONS:
+    setattr(c, section, config[section].copy_and_resolve_references())
+  c.seed = config.seed
+  c.lock()
+  overrides = {}
+  for text in config.pretrain.overrides:
+    key, value = config_lib.parse_override(text)
+    if key.split(".")[0] not in _SECTIONS:
+      raise config_lib.ConfigError(
+          f"config.pretrain.overrides: {text!r} sets {key!r}; allowed: keys "
+          f"of the sections {_SECTIONS}")
+    overrides[key] = value
+  return config_lib.apply_overrides(c, overrides)
+
+
+def pretrain_dir(config: mlc.ConfigDict, workdir: str) -> str:
+  """Where the pretraining run of `config` lives (see the module doc)."""
+  if config.pretrain.dir:
+    return config.pretrain.dir
+  tag = config_lib.fingerprint(pretrain_config(config))[:12]
+  workdir = os.path.abspath(workdir)
+  if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
+    return os.path.join(os.path.dirname(os.path.dirname(workdir)),
+                        "pretrained", tag, f"seed_{config.seed}")
+  return os.path.join(workdir, "pretrained")
+
+
+def validate(config: mlc.ConfigDict) -> None:
+  supervised.validate(config)
+  supervised.validate(pretrain_config(config))
+
+
+def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
+        desc: str = "") -> RunResult:
+  """Pretrains (or reuses) `config`'s base model, then fine-tunes it."""
+  t_start = time.time()
+  validate(config)
+  pre_cfg = pretrain_config(config)
+  folder = pretrain_dir(config, workdir)
+  pre = supervised.train(pre_cfg, folder, show_progress=show_progress,
+                         desc=f"{desc or config.experiment} pretrain")
+  if pre.status != "finished":
+    return RunResult(status=pre.status, workdir=workdir, steps=0, final={},
+                     history=[], seconds=time.time() - t_start)
+  _, state = supervised.restore(pre_cfg, folder)
+  result = supervised.train(config, workdir, show_progress=show_progress,
+                            desc=desc,
+                            initial=(state.params, state.model_state))
+  if result.status == "finished":
+    result.final = {**result.final, **{f"pretrained/{k}": v
+                                       for k, v in pre.final.items()}}
+  result.seconds = time.time() - t_start
+  return result
+
+
+def smoke(config: mlc.ConfigDict, workdir: str) -> None:
+  """`smoke.steps` steps of pretraining and of fine-tuning."""
+  steps = config.smoke.steps
+  config = config_lib.apply_overrides(config, {
+      "train.steps": steps, "train.tensorboard": False,
+      "train.eval_every_epochs": 0,
+      "pretrain.overrides": tuple(config.pretrain.overrides) + (
+          f"train.steps={steps}",)})
+  result = run(config, workdir, show_progress=False)
+  if result.status != "finished" or result.steps != steps:
+    raise AssertionError(f"smoke run ended {result.status} after "
+                         f"{result.steps} steps")
+
+
+@register_protocol("finetune")
+def protocol() -> Protocol:
+  return Protocol(name="finetune", base_config=base_config,
+                  validate=validate, run=run, smoke=smoke)
