@@ -172,7 +172,7 @@ class StepContext:
 
   def forward(self, params: PyTree, inputs: Any = None, *, train: bool = True,
               model_state: PyTree = None, rng: jax.Array | None = None,
-              model: nn.Module | None = None
+              model: nn.Module | None = None, **model_kwargs: Any
               ) -> tuple[ModelOutputs, PyTree]:
     """`(outputs, new_model_state)` of a forward pass.
 
@@ -185,6 +185,8 @@ class StepContext:
       model_state: other collections; default this step's.
       rng: dropout key; default `rng_model`.
       model: another module (a teacher of a different architecture).
+      **model_kwargs: further arguments of the module's `__call__` (a
+        transformer's `segment_ids`, `positions`, `compute_logits`).
     """
     model = model or self.model
     inputs = self.inputs if inputs is None else inputs
@@ -193,9 +195,11 @@ class StepContext:
     variables = {"params": params, **model_state}
     if train and model_state:
       outputs, new_state = model.apply(variables, inputs, train=True,
-                                       mutable=list(model_state), rngs=rngs)
+                                       mutable=list(model_state), rngs=rngs,
+                                       **model_kwargs)
       return outputs, dict(new_state)
-    return model.apply(variables, inputs, train=train, rngs=rngs), model_state
+    return (model.apply(variables, inputs, train=train, rngs=rngs,
+                        **model_kwargs), model_state)
 
   def stop_frozen(self, params: PyTree) -> PyTree:
     """`params` with gradients stopped at frozen leaves."""

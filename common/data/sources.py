@@ -23,6 +23,8 @@ from common.data import digits_corrupted
 from common.data import dsprites_gen
 from common.data import image_ops
 from common.data import subsets
+from common.data.text import arithmetic
+from common.data.text import stdlib_corpus
 
 try:
   import fcntl  # pylint: disable=g-import-not-at-top
@@ -35,6 +37,8 @@ IN_REPO_BUILDERS: dict[str, type[tfds.core.DatasetBuilder]] = {
     "digits": digits.Builder,
     "digits_corrupted": digits_corrupted.Builder,
     "dsprites_gen": dsprites_gen.Builder,
+    "python_stdlib": stdlib_corpus.PythonStdlib,
+    "arithmetic": arithmetic.Arithmetic,
 }
 
 # Splits whose decoded images fit under this many bytes are read into memory

@@ -119,6 +119,11 @@ def open_data(config: mlc.ConfigDict):
     gen = procedural.make(config)
     size = gen.epoch_size or config.train.batch_size
     return None, None, gen, gen.example, size, gen.num_classes
+  if d.source == "text":  # packed token rows (common.data.text)
+    from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
+    train, evals = text_source.open_data(d)
+    example = {d.input_key: train.example["tokens"]}
+    return train, evals, None, example, len(train), train.vocab_size
   from common.data import sources  # pylint: disable=g-import-not-at-top
   kw = dict(image_size=d.image_size or None, label_key=d.label_key or None,
             classes=tuple(d.classes))

@@ -54,7 +54,9 @@ def base_config() -> mlc.ConfigDict:
   c.protocol = "supervised"
   c.data = mlc.ConfigDict(dict(
       name="digits",
-      source="tfds",           # "tfds" or "generator" (common.data.procedural)
+      # "tfds", "generator" (common.data.procedural) or "text" (packed
+      # token rows, common.data.text; settings in data.kwargs)
+      source="tfds",
       data_dir="", train_split="train", eval_split="test",
       image_size=0,            # >0: host-resize variable-size images
       label_key="",            # "" = the dataset's supervised label
@@ -101,7 +103,7 @@ def base_config() -> mlc.ConfigDict:
 
 
 RULES = {
-    "data.source": config_lib.one_of("tfds", "generator"),
+    "data.source": config_lib.one_of("tfds", "generator", "text"),
     "data.crop_padding": config_lib.at_least(0, integer=True),
     "data.image_size": config_lib.at_least(0, integer=True),
     "model.dtype": config_lib.one_of("float32", "bfloat16", "float16"),
@@ -163,6 +165,9 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"config.eval.name={config.eval.name!r} is not a registered "
         f"evaluator; registered: {evaluators.EVALUATORS.names()}")
+  if config.data.source == "text":
+    from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
+    text_source.settings(config.data)
   if config.data.source == "generator":
     # The generator's factory checks its settings (`data.kwargs`), so a bad
     # value fails here, before any run of a study starts.
