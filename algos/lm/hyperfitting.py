@@ -123,29 +123,49 @@ def generation_metrics(tokens: jax.Array, lengths: jax.Array,
   }
 
 
-@jax.jit
-def _prediction_sums(logits: jax.Array, mask: jax.Array) -> jax.Array:
-  """`[3]`: summed entropy, summed top-1 probability, count over `mask`."""
-  mask = mask.astype(jnp.float32)
+@functools.partial(jax.jit, static_argnums=0)
+def _prediction_sums(model: Any, params: Any, batch: dict[str, jax.Array]
+                     ) -> jax.Array:
+  """`[4]`: summed entropy, top-1 probability and NLL of the targets, and
+  the count, over the targets `loss_mask` counts (one eval forward)."""
+  out = model.apply({"params": params}, batch["tokens"], train=False,
+                    segment_ids=batch["segment_ids"],
+                    positions=batch["positions"])
+  logits = out["logits"]
+  mask = batch["loss_mask"].astype(jnp.float32)
+  if "mask" in batch:   # padding rows of a last, partial batch
+    mask = mask * batch["mask"].astype(jnp.float32)[:, None]
   return jnp.stack([
       jnp.sum(lm_metrics.token_entropy(logits) * mask),
       jnp.sum(lm_metrics.top_token_probability(logits) * mask),
+      -jnp.sum(lm_metrics.token_log_likelihood(logits, batch["targets"])
+               * mask),
       jnp.sum(mask)])
+
+
+_KEYS = ("tokens", "targets", "segment_ids", "positions", "loss_mask",
+         "mask")
+
+
+def _sums(setup: Any, params: Any, batches: Iterable[dict[str, Any]],
+          max_batches: int = 0) -> np.ndarray:
+  sums = np.zeros(4)
+  for i, batch in enumerate(batches):
+    if max_batches and i >= max_batches:
+      break
+    batch = {k: batch[k] for k in _KEYS if k in batch}
+    sums += np.asarray(jax.device_get(_prediction_sums(
+        setup.model, params, batch)), np.float64)
+  return sums
 
 
 def heldout_prediction_metrics(setup: Any, state: Any,
                                max_batches: int) -> dict[str, float]:
   """Mean entropy and top-1 probability of the model's next-token
-  distributions on held-out text, over the targets `loss_mask` counts."""
-  sums = np.zeros(3)
-  for i, batch in enumerate(setup.eval_batches()):
-    if max_batches and i >= max_batches:
-      break
-    out = setup.eval_step(state, batch, setup.hparams,
-                          output_keys=("logits",))
-    sums += np.asarray(jax.device_get(_prediction_sums(
-        out["logits"], batch["loss_mask"])), np.float64)
-  count = max(sums[2], 1.0)
+  distributions on held-out text, over the targets `loss_mask` counts
+  (the first `max_batches` eval batches; 0: all)."""
+  sums = _sums(setup, state.params, setup.eval_batches(), max_batches)
+  count = max(sums[3], 1.0)
   return {"heldout/entropy": sums[0] / count,
           "heldout/top1_prob": sums[1] / count}
 
@@ -158,11 +178,8 @@ def train_set_loss(setup: Any, state: Any, max_rows: int
   if source is None or len(source) > max_rows:
     return {}
   batch = source.get(np.arange(len(source)))
-  logits = evaluators.predict(setup, state, batch, ("logits",))["logits"]
-  mask = np.asarray(batch["loss_mask"], np.float32)
-  nll = -np.asarray(lm_metrics.sequence_log_likelihood(
-      jnp.asarray(logits), jnp.asarray(batch["targets"]), jnp.asarray(mask)))
-  return {"train/loss": float(nll.sum() / max(mask.sum(), 1.0))}
+  sums = _sums(setup, state.params, [jax.tree.map(jnp.asarray, batch)])
+  return {"train/loss": sums[2] / max(sums[3], 1.0)}
 
 
 @evaluators.register_evaluator("hyperfitting")
