@@ -141,6 +141,50 @@ def batch_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
+PARAM_SHARDINGS = ("replicated", "fsdp")
+# Leaves smaller than this stay replicated under "fsdp": gathering them
+# costs more than the memory they would save.
+FSDP_MIN_SIZE = 1024
+
+
+def fsdp_spec(shape: tuple[int, ...], devices: int) -> P:
+  """FSDP placement of one leaf: its largest axis divisible by `devices`
+  split over `"data"` (the rest replicated); small or indivisible leaves
+  replicated."""
+  if devices == 1 or int(np.prod(shape, dtype=np.int64)) < FSDP_MIN_SIZE:
+    return P()
+  for axis in sorted(range(len(shape)), key=lambda i: -shape[i]):
+    if shape[axis] % devices == 0:
+      return P(*[DATA_AXIS if i == axis else None
+                 for i in range(len(shape))])
+  return P()
+
+
+def state_shardings(abstract_state: Any, mesh: jax.sharding.Mesh,
+                    param_sharding: str = "replicated") -> Any:
+  """Shardings of a `TrainState` (`train.param_sharding`).
+
+  `"replicated"`: every leaf on every device (data parallel). `"fsdp"`:
+  the parameters and the optimizer state (moments have the parameters'
+  shapes, so they split alike) are split over the `"data"` axis with
+  `fsdp_spec`, for models that do not fit replicated; under `jit` XLA
+  gathers each weight where it is used and reduce-scatters its gradient.
+  The numbers are those of the replicated run up to summation order.
+  """
+  if param_sharding not in PARAM_SHARDINGS:
+    raise ValueError(f"train.param_sharding={param_sharding!r}; allowed: "
+                     f"{PARAM_SHARDINGS}")
+  repl = replicated(mesh)
+  state = jax.tree.map(lambda _: repl, abstract_state)
+  if param_sharding == "replicated":
+    return state
+  n = mesh.shape[DATA_AXIS]
+  split = lambda tree: jax.tree.map(
+      lambda x: NamedSharding(mesh, fsdp_spec(x.shape, n)), tree)
+  return state.replace(params=split(abstract_state.params),
+                       opt_state=split(abstract_state.opt_state))
+
+
 def check_batch_size(global_batch_size: int,
                      what: str = "train/eval batch size") -> None:
   """Fails early, with the allowed values, if the batch cannot be split.

@@ -243,12 +243,12 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
                       opt_state=tx.init(params), model_state=model_state,
                       method_state=method_state, rng=rng)
 
-  repl = sharding_lib.replicated(mesh)
   abstract = jax.eval_shape(state_fn, rng)
-  state_sharding = jax.tree.map(lambda _: repl, abstract)
+  state_sharding = sharding_lib.state_shardings(
+      abstract, mesh, config.train.get("param_sharding", "replicated"))
   abstract = jax.tree.map(
-      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=repl),
-      abstract)
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+      abstract, state_sharding)
   init_jit = jax.jit(state_fn, out_shardings=state_sharding)
   parts = train_step_lib.StepParts(
       model=model, method=method, tx=tx, schedule_name=config.schedule.name,

@@ -86,6 +86,9 @@ def base_config() -> mlc.ConfigDict:
       num_epochs=10,
       steps=-1,                # >0 overrides num_epochs
       micro_batches=1,         # gradient accumulation
+      # "replicated" (data parallel) or "fsdp": parameters and optimizer
+      # state split over the data axis (common.core.sharding).
+      param_sharding="replicated",
       eval_batch_size=512,
       log_every_steps=50,
       eval_every_epochs=1,     # 0: only at the end
@@ -123,6 +126,7 @@ RULES = {
     "schedule.decay_factor": config_lib.at_least(0.0),
     "train.batch_size": config_lib.at_least(1, integer=True),
     "train.micro_batches": config_lib.at_least(1, integer=True),
+    "train.param_sharding": config_lib.one_of("replicated", "fsdp"),
     "train.eval_batch_size": config_lib.at_least(1, integer=True),
     "train.log_every_steps": config_lib.at_least(1, integer=True),
     "train.eval_every_epochs": config_lib.at_least(0, integer=True),

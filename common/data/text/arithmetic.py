@@ -22,6 +22,8 @@ completion, so sampled answers are checked exactly.
 
 Generation is a pure function of fixed seeds: one numpy generator per split
 (`_SEEDS`); held-out prompts (validation, test) never appear in train.
+Configs: `arithmetic/standard` (the default: 3000 train problems per task)
+and `arithmetic/tiny` (40; tests and smoke runs).
 """
 
 from __future__ import annotations
@@ -35,8 +37,12 @@ import tensorflow_datasets as tfds
 
 TASKS = ("add", "mul", "mod")
 ANSWER_MARK = "#"
-# problems per task and split
-SIZES = {"train": 3000, "validation": 300, "test": 300, "test_ood": 300}
+# problems per task and split, by builder config: `arithmetic` is
+# `arithmetic/standard`; `arithmetic/tiny` is for tests and smoke runs.
+SIZES = {"standard": {"train": 3000, "validation": 300, "test": 300,
+                      "test_ood": 300},
+         "tiny": {"train": 40, "validation": 6, "test": 6, "test_ood": 6}}
+SPLITS = ("train", "validation", "test", "test_ood")
 _SEEDS = {"train": 0, "validation": 1, "test": 2, "test_ood": 3}
 _PRIMES = tuple(p for p in range(2, 200)
                 if all(p % q for q in range(2, int(p**0.5) + 1)))
@@ -127,17 +133,18 @@ def is_correct(text: str, answer: int | str) -> bool:
   return parse_answer(text) == int(answer)
 
 
-def problems(split: str) -> list[tuple[str, str, int, dict[str, str]]]:
+def problems(split: str, size: str = "standard"
+             ) -> list[tuple[str, str, int, dict[str, str]]]:
   """`[(task, prompt, answer, formats)]` of a split, deterministic."""
   rng = np.random.default_rng(_SEEDS[split])
   held_out = set()
   if split == "train":
     held_out = {p for s in ("validation", "test") for _, p, _, _ in
-                problems(s)}
+                problems(s, size)}
   out = []
   for task in TASKS:
     n = 0
-    while n < SIZES[split]:
+    while n < SIZES[size][split]:
       prompt, answer, formats = make_problem(rng, task, split == "test_ood")
       if prompt in held_out:
         continue
@@ -151,6 +158,9 @@ class Arithmetic(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "add / mul / mod, three formats each."}
+  BUILDER_CONFIGS = [
+      tfds.core.BuilderConfig(name=n, description=f"{SIZES[n]} problems "
+                              "per task") for n in ("standard", "tiny")]
 
   def __init__(self, *, file_format: Any = None, **kwargs: Any):
     super().__init__(file_format=file_format or "array_record", **kwargs)
@@ -167,12 +177,14 @@ class Arithmetic(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager
-    return {s: self._generate_examples(s) for s in SIZES}
+    return {s: self._generate_examples(s) for s in SPLITS}
 
   def _generate_examples(self, split: str
                          ) -> Iterator[tuple[int, dict[str, Any]]]:
     i = 0
-    for pid, (task, prompt, answer, formats) in enumerate(problems(split)):
+    size = self.builder_config.name
+    for pid, (task, prompt, answer, formats) in enumerate(
+        problems(split, size)):
       for name, scratch in formats.items():
         yield i, {"prompt": prompt, "completion": completion(scratch, answer),
                   "answer": str(answer), "task": task, "format": name,

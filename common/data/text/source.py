@@ -118,6 +118,8 @@ def _keys(name: str, kw: dict[str, Any]) -> tuple[str, str]:
 def _documents(tokenizer, records, keys: tuple[str, str]
                ) -> packing.Documents:
   text_key, prompt_key = keys
+  # Records with no text (a file without docstrings) are no documents.
+  records = [r for r in records if _text(r[text_key])]
   texts = [_text(r[text_key]) for r in records]
   prompts = [_text(r[prompt_key]) for r in records] if prompt_key else None
   return packing.tokenize_documents(tokenizer, texts, prompts)

@@ -17,11 +17,26 @@ CONFIG = tm.TransformerConfig(vocab_size=50, num_layers=2, d_model=32,
                               max_len=32)
 
 
+
+
+class _Jitted:
+  """`model.apply` jitted (eager flax dispatches op by op: slow on CPU)."""
+
+  def __init__(self, model):
+    self.config = model.config
+    self._apply = jax.jit(model.apply, static_argnames=(
+        "train", "return_attention", "compute_logits"))
+
+  def apply(self, variables, tokens, train=False, **kwargs):
+    return self._apply(variables, tokens, train=train, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def model_and_params():
   model = tm.Transformer(CONFIG)
   tokens = jnp.zeros((1, 8), jnp.int32)
-  return model, model.init(jax.random.PRNGKey(0), tokens)["params"]
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), tokens)["params"]
+  return _Jitted(model), params
 
 
 def _tokens(seed, shape):
@@ -41,7 +56,7 @@ def test_outputs_and_causality(model_and_params):
   assert np.all(np.triu(attn, 1) == 0)
   # Changing the future leaves every earlier logit unchanged.
   changed = tokens.at[:, 7:].set((tokens[:, 7:] + 1) % 50)
-  out2 = model.apply({"params": params}, changed)
+  out2 = model.apply({"params": params}, changed, return_attention=True)
   np.testing.assert_array_equal(out["logits"][:, :7], out2["logits"][:, :7])
   assert not np.allclose(out["logits"][:, 7:], out2["logits"][:, 7:])
   # logits = features @ unembedding.T
@@ -51,22 +66,22 @@ def test_outputs_and_causality(model_and_params):
 
 def test_packed_segments_equal_separate_documents(model_and_params):
   model, params = model_and_params
-  a, b = _tokens(2, (1, 5)), _tokens(3, (1, 7))
-  packed = jnp.concatenate([a, b, jnp.zeros((1, 4), jnp.int32)], 1)
-  segments = jnp.array([[1] * 5 + [2] * 7 + [0] * 4])
+  docs = _tokens(2, (2, 6))
+  packed = jnp.concatenate([docs[:1], docs[1:], jnp.zeros((1, 4), jnp.int32)],
+                           1)
+  segments = jnp.array([[1] * 6 + [2] * 6 + [0] * 4])
   out = model.apply({"params": params}, {"tokens": packed,
                                          "segment_ids": segments})["logits"]
-  alone_a = model.apply({"params": params}, a)["logits"]
-  alone_b = model.apply({"params": params}, b)["logits"]
-  np.testing.assert_allclose(out[:, :5], alone_a, atol=1e-5)
-  np.testing.assert_allclose(out[:, 5:12], alone_b, atol=1e-5)
+  alone = model.apply({"params": params}, docs)["logits"]
+  np.testing.assert_allclose(out[0, :6], alone[0], atol=1e-5)
+  np.testing.assert_allclose(out[0, 6:12], alone[1], atol=1e-5)
   assert np.all(np.isfinite(out))
 
 
 def test_gqa_equals_mha_with_repeated_kv_heads(model_and_params):
   model, params = model_and_params
-  mha = tm.Transformer(tm.TransformerConfig(**{**CONFIG.to_dict(),
-                                               "num_kv_heads": 4}))
+  mha = _Jitted(tm.Transformer(tm.TransformerConfig(**{**CONFIG.to_dict(),
+                                               "num_kv_heads": 4})))
   hd, group = CONFIG.head_size, 2
   def repeat(kernel):  # [D, KV*hd] -> [D, H*hd], each KV head `group` times
     k = kernel.reshape(kernel.shape[0], -1, 1, hd)
@@ -106,18 +121,19 @@ def test_knobs_build_and_run():
     model = models.get_model("transformer", 50, dtype="float32", **{
         "num_layers": 1, "d_model": 16, "num_heads": 2, "d_ff": 16,
         **fields})
-    variables = model.init(jax.random.PRNGKey(0), tokens)
+    variables = jax.jit(model.init)(jax.random.PRNGKey(0), tokens)
+    model = _Jitted(model)
     out = model.apply(variables, tokens, True,
-                      rngs={"dropout": jax.random.PRNGKey(1)},
-                      compute_logits=False)
-    assert "logits" not in out and out["features"].shape == (1, 6, 16)
+                      rngs={"dropout": jax.random.PRNGKey(1)})
+    assert out["features"].shape == (1, 6, 16)
     params = variables["params"]
     if fields.get("learn_temperature"):
       assert params["layer_0"]["attn"]["log_temperature"].shape == (2,)
       assert tm.unembedding(params).shape == (50, 16)
       assert "attn_norm" not in params["layer_0"]
-  logits = model.apply(variables, tokens)["logits"]
-  assert float(jnp.abs(logits).max()) <= 5.0
+  assert float(jnp.abs(out["logits"]).max()) <= 5.0
+  out = model.apply(variables, tokens, compute_logits=False)
+  assert "logits" not in out
 
 
 def test_preset_parameter_counts():

@@ -1,0 +1,1 @@
+"""Language-model methods: next-token training and its per-token losses."""
