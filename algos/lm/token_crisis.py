@@ -112,15 +112,21 @@ def degradation_artifact(configs: Mapping[str, Any], workdir: str,
   return {"degradation": path}
 
 
+def dropout_label(p: float) -> str:
+  """`p<percent>`: 0.1 -> "p10" (arm labels cannot hold dots)."""
+  return f"p{round(p * 100):d}"
+
+
 def arm_grid(models: Mapping[str, Sequence[str]],
              dropouts: Sequence[float],
              data: Mapping[str, Sequence[str]]) -> dict[str, str]:
-  """`study.arms` of the full grid: `<model>/p<dropout>/<data>` -> the
-  comma-joined overrides of the model, the dropout and the data arm."""
+  """`study.arms` of the full grid: `<model>/p<dropout in %>/<data>` (arm
+  labels cannot hold dots: dropout 0.1 is `p10`) -> the comma-joined
+  overrides of the model, the dropout and the data arm."""
   arms = {}
   for m, m_over in models.items():
     for p in dropouts:
       for d, d_over in data.items():
-        arms[f"{m}/p{p:g}/{d}"] = ",".join(
+        arms[f"{m}/{dropout_label(p)}/{d}"] = ",".join(
             [*m_over, f"model.kwargs.dropout={p}", *d_over])
   return arms

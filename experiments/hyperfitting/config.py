@@ -14,26 +14,28 @@ A run's metrics `pretrained/<m>` are the base model's, `<m>` the
 hyperfitted model's.
 
 Variants (`--config=experiments/hyperfitting/config.py:<variant>`):
-  stdlib    (default) CPU, minutes: a 4-layer byte-level transformer
-            pretrained on the CPython-stdlib corpus, hyperfitted on 16
+  stdlib    (default) CPU, minutes: a 2-layer byte-level transformer
+            pretrained on the CPython-stdlib docstrings, hyperfitted on 16
             rows of 128 bytes.
-  wikipedia full scale: a GPT-2-small-shaped transformer pretrained on
-            TFDS `wikipedia/20230601.en` (from `data_dir`), hyperfitted
-            with the paper's recipe (2000 sequences of 256 tokens, 20
-            epochs, Adam 1e-6, batch 8; third_party_configs/hyperfitting).
+  lm1b      full scale: the GPT-2-small-shaped transformer of
+            `experiments/lm_common.py:lm1b_gpt2`, pretrained on TFDS `lm1b`
+            (from `data_dir`), hyperfitted with the paper's recipe (2000
+            sequences of 256 tokens, 20 epochs, Adam 1e-6, batch 8;
+            third_party_configs/hyperfitting).
 
 Examples:
   python -m common run hyperfitting --seeds=0,1,2
   python -m common run hyperfitting \
-      --config=experiments/hyperfitting/config.py:wikipedia \
+      --config=experiments/hyperfitting/config.py:lm1b \
       --config.data.data_dir=/data/tfds --seeds=0
 """
 
 import ml_collections as mlc
 
 from common.protocols import finetune
+from experiments import lm_common
 
-VARIANTS = ("stdlib", "wikipedia")
+VARIANTS = ("stdlib", "lm1b")
 
 _ROWS = ("pretrained/greedy", "pretrained/top_p", "greedy", "top_p")
 
@@ -58,19 +60,24 @@ def _tables(ngram: int) -> tuple:
 def get_config(variant: str = "stdlib"):
   if variant not in VARIANTS:
     raise ValueError(f"unknown variant {variant!r}; allowed: {VARIANTS}")
-  c = finetune.base_config()
-  c.experiment = "hyperfitting"
-  c.data.update(source="text", input_key="tokens", preprocess="none",
-                train_split="train", eval_split="validation")
-  c.model.name = "transformer"
-  c.method.name = "next_token"
-  c.method.next_token = mlc.ConfigDict(dict(loss="naive"))
+  if variant == "stdlib":
+    c = lm_common.lm_config("hyperfitting", dataset="python_stdlib",
+                            text_key="docstrings", size="small",
+                            seq_len=128, batch_size=8, steps=-1,
+                            learning_rate=1e-3, warmup_epochs=0.0)
+  else:
+    c = lm_common.get_config("lm1b_gpt2")
+    c.experiment = "hyperfitting"
+  # The finetune protocol: the sections below are the fine-tuning run;
+  # `pretrain.overrides` turn them into the pretraining run.
+  c.protocol = "finetune"
+  c.pretrain = finetune.base_config().pretrain
   c.eval.name = "hyperfitting"
   c.eval.generation = mlc.ConfigDict(dict(
       num_prompts=32, prompt_len=32, new_tokens=224, ttr_window=96, ngram=4,
       top_p=0.9, heldout_batches=8, train_rows=64, seed=0))
-  c.optim.update(name="adamw", weight_decay=0.0, b1=0.9, b2=0.999,
-                 clip_grad_norm=1.0)
+  # Hyperfitting: plain Adam(W) without weight decay at a constant rate.
+  c.optim.weight_decay = 0.0
   c.schedule.update(name="constant", warmup_epochs=0.0)
   c.study.arms = dict(hyperfit="")
   c.study.metrics = ("pretrained/greedy/ttr", "pretrained/top_p/ttr",
@@ -89,41 +96,34 @@ def get_config(variant: str = "stdlib"):
   c.study.tables = _tables(4)
 
   if variant == "stdlib":
-    c.data.name = "python_stdlib"
-    c.data.kwargs = mlc.ConfigDict(dict(tokenizer="byte", seq_len=128,
-                                        max_train_rows=16))
-    # ~0.4M parameters: pretraining takes minutes on 2 CPU cores.
-    c.model.kwargs = mlc.ConfigDict(dict(
-        size="small", num_layers=4, d_model=128, num_heads=4, num_kv_heads=4,
-        d_ff=384, max_len=256, dropout=0.0))
+    # The stdlib docstrings (English prose): pretraining sees ~1 epoch of
+    # their ~1.6M byte tokens; hyperfitting the first 16 rows of 128.
+    c.data.kwargs.max_train_rows = 16
+    c.model.kwargs.update(num_layers=2, d_model=128, num_heads=4,
+                          num_kv_heads=4, d_ff=384, max_len=256,
+                          dropout=0.0)
     # Hyperfitting: 16 rows, batch 8 (2 steps an epoch), 100 epochs.
-    c.schedule.learning_rate = 1e-3
-    c.train.update(batch_size=8, num_epochs=100, eval_batch_size=64,
-                   log_every_steps=20, eval_every_epochs=0,
-                   checkpoint_every_steps=1000)
+    c.train.update(steps=-1, num_epochs=100, eval_batch_size=64,
+                   log_every_steps=20, eval_every_epochs=0)
     c.pretrain.overrides = (
-        "data.kwargs.max_train_rows=0", "train.batch_size=32",
-        "train.steps=1500", "schedule.name=cosine",
-        "schedule.learning_rate=0.003", "schedule.warmup_epochs=0.0",
-        "optim.weight_decay=0.01")
-    c.study.seeds = (0, 1, 2)
+        "data.kwargs.max_train_rows=0", "train.batch_size=16",
+        "train.steps=800", "schedule.name=cosine",
+        "schedule.learning_rate=0.003", "optim.weight_decay=0.1")
+    c.study.seeds = (0, 1)
     c.smoke.enabled = True
   else:
-    c.data.name = "wikipedia/20230601.en"
-    c.data.kwargs = mlc.ConfigDict(dict(
-        tokenizer="byte", seq_len=256, packing="rows", docs_per_row=1,
-        max_train_rows=2000))
-    c.model.kwargs = mlc.ConfigDict(dict(size="gpt2_124m", dropout=0.0,
-                                         max_len=1024))
-    # The paper's recipe: 2000 x 256, 20 epochs, Adam 1e-6, batch 8.
+    # The paper's recipe on a GPT-2-small-shaped model pretrained on lm1b:
+    # 2000 x 256 tokens, 20 epochs, Adam 1e-6, batch 8, no dropout.
+    c.data.kwargs.update(seq_len=256, max_train_rows=2000)
+    c.model.kwargs.update(dropout=0.0)
     c.schedule.learning_rate = 1e-6
-    c.train.update(batch_size=8, num_epochs=20, eval_batch_size=64,
-                   log_every_steps=50, eval_every_epochs=0,
-                   checkpoint_every_steps=1000)
+    c.train.update(batch_size=8, steps=-1, num_epochs=20,
+                   eval_batch_size=64, log_every_steps=50,
+                   eval_every_epochs=0)
     c.pretrain.overrides = (
-        "data.kwargs.max_train_rows=0", "model.kwargs.dropout=0.1",
-        "train.batch_size=256", "train.steps=100000",
-        "schedule.name=cosine", "schedule.learning_rate=0.0006",
-        "schedule.warmup_epochs=0.01", "optim.weight_decay=0.1")
+        "data.kwargs.max_train_rows=0", "data.kwargs.seq_len=1024",
+        "model.kwargs.dropout=0.1", "train.batch_size=512",
+        "train.steps=100000", "schedule.name=cosine",
+        "schedule.learning_rate=0.0006", "optim.weight_decay=0.1")
     c.study.seeds = (0,)
   return c

@@ -26,10 +26,8 @@ Examples:
       --config.data.data_dir=/data/tfds --seeds=0
 """
 
-import ml_collections as mlc
-
 from algos.lm import token_crisis
-from common.protocols import supervised
+from experiments import lm_common
 
 VARIANTS = ("stdlib", "c4")
 
@@ -46,51 +44,40 @@ def _arms(models: dict[str, list[str]], total: int, batch: int,
   return token_crisis.arm_grid(models, (0.0, 0.1), data)
 
 
+def type_of(override: str):
+  """The value of a "model.kwargs.<key>=<int>" override."""
+  return int(override.split("=")[1])
+
+
 def get_config(variant: str = "stdlib"):
   if variant not in VARIANTS:
     raise ValueError(f"unknown variant {variant!r}; allowed: {VARIANTS}")
-  c = supervised.base_config()
-  c.experiment = "token_crisis"
-  c.data.update(source="text", input_key="tokens", preprocess="none",
-                train_split="train", eval_split="validation")
-  c.model.name = "transformer"
-  c.method.name = "next_token"
-  c.method.next_token = mlc.ConfigDict(dict(loss="naive"))
-  c.eval.name = "lm"
-  c.optim.update(name="adamw", weight_decay=0.0, b1=0.9, b2=0.95,
-                 clip_grad_norm=1.0)
-  c.schedule.update(name="cosine", warmup_epochs=0.0)
-  c.study.metrics = ("loss",)
-  c.study.metric_labels = {"loss": "held-out loss (nats/token)"}
-  c.study.formats = {"loss": ".4f"}
-  c.study.artifacts = "algos.lm.token_crisis:degradation_artifact"
-
   if variant == "stdlib":
     seq_len, batch, total = 64, 16, 16 * 64 * 512   # 524,288 tokens
-    c.data.name = "python_stdlib"
-    c.data.kwargs = mlc.ConfigDict(dict(tokenizer="byte", seq_len=seq_len,
-                                        max_train_rows=0))
-    c.model.kwargs = mlc.ConfigDict(dict(size="tiny", dropout=0.0))
+    # The stdlib docstrings (English prose, ~1.6M byte tokens in train):
+    # the unique arm's budget is one epoch of its first 524,288 tokens.
+    c = lm_common.lm_config("token_crisis", dataset="python_stdlib",
+                            text_key="docstrings", size="tiny",
+                            seq_len=seq_len, batch_size=batch,
+                            steps=total // (batch * seq_len),
+                            learning_rate=3e-3, warmup_epochs=0.0)
     models = {
         "d64": ["model.kwargs.num_layers=2", "model.kwargs.d_model=64",
                 "model.kwargs.num_heads=4", "model.kwargs.num_kv_heads=4",
                 "model.kwargs.d_ff=192"],
-        "d128": ["model.kwargs.num_layers=4", "model.kwargs.d_model=128",
+        "d128": ["model.kwargs.num_layers=2", "model.kwargs.d_model=128",
                  "model.kwargs.num_heads=4", "model.kwargs.num_kv_heads=4",
                  "model.kwargs.d_ff=384"]}
-    c.schedule.learning_rate = 3e-3
-    c.train.update(batch_size=batch, steps=total // (batch * seq_len),
-                   eval_batch_size=64, log_every_steps=50,
-                   eval_every_epochs=0, checkpoint_every_steps=1000)
+    c.train.update(eval_batch_size=64, log_every_steps=64)
     c.study.seeds = (0, 1)
-    c.smoke.enabled = True
   else:
     seq_len, batch, total = 512, 256, 2**35
-    c.data.name = "c4/en"
-    c.data.kwargs = mlc.ConfigDict(dict(
-        tokenizer="byte", seq_len=seq_len, packing="rows", docs_per_row=4,
-        max_train_rows=0))
-    c.model.kwargs = mlc.ConfigDict(dict(size="gpt2_124m", dropout=0.0))
+    c = lm_common.get_config("c4_gpt2")
+    c.experiment = "token_crisis"
+    c.data.kwargs.update(seq_len=seq_len)
+    c.model.kwargs.update(max_len=seq_len)
+    c.train.update(batch_size=batch, steps=total // (batch * seq_len))
+    c.schedule.update(learning_rate=1e-3, warmup_epochs=0.0)
     models = {
         "base_220m": ["model.kwargs.num_layers=12",
                       "model.kwargs.d_model=768"],
@@ -99,17 +86,22 @@ def get_config(variant: str = "stdlib"):
                        "model.kwargs.num_heads=16",
                        "model.kwargs.num_kv_heads=16",
                        "model.kwargs.d_ff=4096"]}
-    c.schedule.learning_rate = 1e-3
-    c.schedule.warmup_epochs = 0.0
-    c.train.update(batch_size=batch, steps=total // (batch * seq_len),
-                   eval_batch_size=256, log_every_steps=100,
-                   eval_every_epochs=0, checkpoint_every_steps=5000)
     c.study.seeds = (0,)
+  c.data.kwargs.max_train_rows = 0
+  # Every key an arm overrides exists in the base config (the first model).
+  c.model.kwargs.update(dropout=0.0, **{
+      o.split("=")[0].split(".")[-1]: type_of(o) for o in
+      next(iter(models.values()))})
   c.study.arms = _arms(models, total, batch, seq_len)
+  c.study.metrics = ("loss",)
+  c.study.metric_labels = {"loss": "held-out loss (nats/token)"}
+  c.study.formats = {"loss": ".4f"}
+  c.study.artifacts = "algos.lm.token_crisis:degradation_artifact"
   c.study.tables = (dict(
       title="held-out loss (nats/token) at an equal token budget",
-      rows=tuple(f"{m}/p{p:g}" for m in models for p in (0.0, 0.1)),
-      arm="{row}/{col}", metric="loss", row_label="model / dropout",
+      rows=tuple(f"{m}/{token_crisis.dropout_label(p)}" for m in models
+                 for p in (0.0, 0.1)),
+      arm="{row}/{col}", metric="loss", row_label="model / dropout (%)",
       cols=(("unique (1 epoch)", "unique"),
             (f"repeated ({_EPOCHS} epochs)", "repeated")), fmt=".4f"),)
   return c

@@ -15,7 +15,7 @@ def test_unique_token_option_keeps_exactly_that_many_tokens():
   seq_len, unique = 32, 32 * 5
   rows = token_crisis.rows_for_unique_tokens(unique, seq_len)
   data = mlc.ConfigDict(dict(
-      name="python_stdlib", data_dir="", train_split="train",
+      name="arithmetic/tiny", data_dir="", train_split="train",
       eval_split="validation", kwargs=dict(tokenizer="byte", seq_len=seq_len,
                                            max_train_rows=rows)))
   train, _ = source.open_data(data)
@@ -39,9 +39,9 @@ def test_repetition_overrides_give_an_equal_budget():
     token_crisis.repetition_overrides(8192, 4096, 8, 32)
   arms = token_crisis.arm_grid({"s": ["model.kwargs.d_model=8"]}, (0.0, 0.1),
                                {"unique": unique, "repeated": repeated})
-  assert sorted(arms) == ["s/p0.1/repeated", "s/p0.1/unique",
-                          "s/p0/repeated", "s/p0/unique"]
-  assert "model.kwargs.dropout=0.1" in arms["s/p0.1/unique"]
+  assert sorted(arms) == ["s/p0/repeated", "s/p0/unique",
+                          "s/p10/repeated", "s/p10/unique"]
+  assert "model.kwargs.dropout=0.1" in arms["s/p10/unique"]
 
 
 def test_degradation_is_paired_by_seed(tmp_path):
