@@ -28,6 +28,8 @@ class TransformerConfig:
   attention); `head_dim=0` means `d_model // num_heads`. `logit_softcap`
   > 0 soft-caps the logits to `cap * tanh(logits / cap)`. `remat`
   recomputes each block's activations in the backward pass.
+  `rope_scaling` is empty (plain RoPE) or Llama 3's frequency scaling
+  `(factor, low_freq_factor, high_freq_factor, original_max_len)`.
   """
   vocab_size: int = 259
   num_layers: int = 2
@@ -50,8 +52,15 @@ class TransformerConfig:
   logit_softcap: float = 0.0
   init_std: float = 0.02
   remat: bool = False
+  rope_scaling: tuple[float, ...] = ()
 
   def __post_init__(self):
+    # Lists (from JSON) become tuples: the config must stay hashable.
+    object.__setattr__(self, "rope_scaling", tuple(self.rope_scaling))
+    if self.rope_scaling and len(self.rope_scaling) != 4:
+      raise config_lib.ConfigError(
+          f"transformer rope_scaling={self.rope_scaling}; allowed: () or "
+          "(factor, low_freq_factor, high_freq_factor, original_max_len)")
     for key, allowed in _CHOICES.items():
       if getattr(self, key) not in allowed:
         raise config_lib.ConfigError(
@@ -109,11 +118,11 @@ TRANSFORMER_SIZES: dict[str, TransformerConfig] = {
         vocab_size=50257, num_layers=12, d_model=768, num_heads=12,
         d_ff=3072, max_len=1024, norm="layernorm", norm_eps=1e-5,
         ffn="gelu", dropout=0.1),
-    # Llama 3.2 1B's shape (without its llama3 RoPE scaling).
+    # Llama 3.2 1B's shape.
     "llama_1b": TransformerConfig(
         vocab_size=128256, num_layers=16, d_model=2048, num_heads=32,
-        num_kv_heads=8, d_ff=8192, max_len=8192, norm_eps=1e-5,
-        rope_theta=500000.0),
+        num_kv_heads=8, d_ff=8192, max_len=131072, norm_eps=1e-5,
+        rope_theta=500000.0, rope_scaling=(32.0, 1.0, 4.0, 8192)),
     # Qwen2.5-0.5B's shape.
     "qwen2_0.5b": TransformerConfig(
         vocab_size=151936, num_layers=24, d_model=896, num_heads=14,
@@ -159,12 +168,28 @@ class RMSNorm(nn.Module):
     return y.astype(self.dtype) * scale.astype(self.dtype)
 
 
-def apply_rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
+def rope_frequencies(c: TransformerConfig) -> jax.Array:
+  """The `[head_size / 2]` RoPE inverse frequencies, with Llama 3's
+  scaling when configured (long wavelengths slowed by `factor`, short ones
+  kept, a smooth blend in between)."""
+  hd = c.head_size
+  inv_freq = 1.0 / c.rope_theta ** (jnp.arange(0, hd, 2, jnp.float32) / hd)
+  if not c.rope_scaling:
+    return inv_freq
+  factor, low, high, original = c.rope_scaling
+  wavelen = 2 * math.pi / inv_freq
+  scaled = jnp.where(wavelen > original / low, inv_freq / factor, inv_freq)
+  smooth = (original / wavelen - low) / (high - low)
+  blended = (1 - smooth) * scaled / factor + smooth * scaled
+  medium = (wavelen >= original / high) & (wavelen <= original / low)
+  return jnp.where(medium, blended, scaled)
+
+
+def apply_rope(x: jax.Array, positions: jax.Array,
+               inv_freq: jax.Array) -> jax.Array:
   """Rotary embedding of `x` `[B, T, H, hd]` at `positions` `[B, T]`, the
   two halves of each head rotated together (the Llama/HF layout)."""
   half = x.shape[-1] // 2
-  inv_freq = 1.0 / theta ** (jnp.arange(0, 2 * half, 2, jnp.float32)
-                             / (2 * half))
   angle = positions[..., None].astype(jnp.float32) * inv_freq
   cos, sin = jnp.cos(angle)[:, :, None], jnp.sin(angle)[:, :, None]
   x1, x2 = x[..., :half].astype(jnp.float32), x[..., half:].astype(
@@ -202,8 +227,9 @@ class Attention(nn.Module):
     q = _dense(c, h * hd, "q", c.qkv_bias)(x).reshape(b, t, h, hd)
     k = _dense(c, kv * hd, "k", c.qkv_bias)(x).reshape(b, t, kv, hd)
     v = _dense(c, kv * hd, "v", c.qkv_bias)(x).reshape(b, t, kv, hd)
-    q = apply_rope(q, positions, c.rope_theta)
-    k = apply_rope(k, positions, c.rope_theta)
+    inv_freq = rope_frequencies(c)
+    q = apply_rope(q, positions, inv_freq)
+    k = apply_rope(k, positions, inv_freq)
     if cache is not None:
       k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype),
                                        (0, index, 0, 0))
