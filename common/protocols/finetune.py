@@ -14,13 +14,15 @@ model) need "start from the params of another run". A run of this protocol
    run (the folder is named by the config's fingerprint, so arms that
    pretrain differently never collide); it resumes, and a finished one is
    read back from its summary;
-2. trains this config with the supervised loop in `workdir`, starting from
+2. trains this config with the supervised loop in `<workdir>/finetune`
+   (resumable like any supervised run), starting from
    the pretrained run's final parameters and model state (a fresh
    optimizer; the method's `init` sees them as `ctx.params`).
 
-The final metrics are the fine-tuned run's, plus the pretrained run's
-final evaluation as `pretrained/<name>` (the same evaluator, so before and
-after sit in one row). SIGTERM during either stage saves and returns
+The final metrics are the fine-tuned run's final evaluation as
+`finetuned/<name>` and the pretrained run's as `pretrained/<name>` (the
+same evaluator, so before and after sit in one row; a finished run is
+served from the two runs' summaries without restoring anything). SIGTERM during either stage saves and returns
 "preempted"; rerunning resumes the stage it stopped in.
 """
 
@@ -36,6 +38,7 @@ from common import config as config_lib
 from common.protocols import Protocol
 from common.protocols import RunResult
 from common.protocols import register_protocol
+from common.protocols import runs
 from common.protocols import supervised
 
 _SECTIONS = ("data", "model", "method", "optim", "schedule", "train", "eval")
@@ -90,9 +93,12 @@ def validate(config: mlc.ConfigDict) -> None:
 
 def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
         desc: str = "") -> RunResult:
-  """Pretrains (or reuses) `config`'s base model, then fine-tunes it."""
+  """Pretrains (or reuses) `config`'s base model, then fine-tunes it in
+  `<workdir>/finetune`; see the module docstring."""
   t_start = time.time()
-  validate(config)
+  cached = runs.begin(config, workdir, validate)
+  if cached is not None:
+    return cached
   pre_cfg = pretrain_config(config)
   folder = pretrain_dir(config, workdir)
   pre = supervised.train(pre_cfg, folder, show_progress=show_progress,
@@ -100,15 +106,22 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
   if pre.status != "finished":
     return RunResult(status=pre.status, workdir=workdir, steps=0, final={},
                      history=[], seconds=time.time() - t_start)
-  _, state = supervised.restore(pre_cfg, folder)
-  result = supervised.train(config, workdir, show_progress=show_progress,
-                            desc=desc,
-                            initial=(state.params, state.model_state))
-  if result.status == "finished":
-    result.final = {**result.final, **{f"pretrained/{k}": v
-                                       for k, v in pre.final.items()}}
-  result.seconds = time.time() - t_start
-  return result
+  tune_dir = os.path.join(workdir, "finetune")
+  initial = None
+  if runs.cached_result(tune_dir, config) is None:
+    _, state = supervised.restore(pre_cfg, folder)
+    initial = (state.params, state.model_state)
+  tuned = supervised.train(config, tune_dir, show_progress=show_progress,
+                           desc=desc, initial=initial)
+  if tuned.status != "finished":
+    return RunResult(status=tuned.status, workdir=workdir, steps=tuned.steps,
+                     final={}, history=[], seconds=time.time() - t_start)
+  runs.write_config(workdir, config)
+  final = {**{f"finetuned/{k}": v for k, v in tuned.final.items()},
+           **{f"pretrained/{k}": v for k, v in pre.final.items()}}
+  return RunResult(status="finished", workdir=workdir, steps=tuned.steps,
+                   final=final, history=tuned.history,
+                   seconds=time.time() - t_start)
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:

@@ -10,8 +10,8 @@ config's sections (the first `max_train_rows` rows only, many epochs, no
 dropout). The evaluator `hyperfitting` (`algos/lm/hyperfitting.py`) scores
 both: greedy and top-p generation from held-out prompts (TTR, repeated
 4-grams, sampling entropy), held-out entropy, top-1 probability and loss.
-A run's metrics `pretrained/<m>` are the base model's, `<m>` the
-hyperfitted model's.
+A run's metrics `pretrained/<m>` are the base model's, `finetuned/<m>`
+the hyperfitted model's.
 
 Variants (`--config=experiments/hyperfitting/config.py:<variant>`):
   stdlib    (default) CPU, minutes: a 2-layer byte-level transformer
@@ -37,20 +37,21 @@ from experiments import lm_common
 
 VARIANTS = ("stdlib", "lm1b")
 
-_ROWS = ("pretrained/greedy", "pretrained/top_p", "greedy", "top_p")
+_ROWS = ("pretrained/greedy", "pretrained/top_p", "finetuned/greedy",
+         "finetuned/top_p")
 
 
 def _tables(ngram: int) -> tuple:
   return (
-      dict(title="generation from held-out prompts (pretrained/ = the base "
-                 "model; no prefix = hyperfitted)",
+      dict(title="generation from held-out prompts (pretrained = the base "
+                 "model, finetuned = hyperfitted)",
            rows=_ROWS, arm="hyperfit", metric="{row}/{col}",
            row_label="model / decoding",
            cols=(("TTR (last 96)", "ttr"), (f"rep-{ngram}", f"rep{ngram}"),
                  ("sampling entropy (nats)", "entropy")), fmt=".3f"),
       dict(title="held-out predictions and losses",
-           rows=("pretrained/", ""), arm="hyperfit", metric="{row}{col}",
-           row_label="model (pretrained/ = base)",
+           rows=("pretrained", "finetuned"), arm="hyperfit",
+           metric="{row}/{col}", row_label="model",
            cols=(("entropy (nats)", "heldout/entropy"),
                  ("top-1 prob", "heldout/top1_prob"),
                  ("held-out loss", "loss"),
@@ -81,18 +82,18 @@ def get_config(variant: str = "stdlib"):
   c.schedule.update(name="constant", warmup_epochs=0.0)
   c.study.arms = dict(hyperfit="")
   c.study.metrics = ("pretrained/greedy/ttr", "pretrained/top_p/ttr",
-                     "greedy/ttr", "pretrained/heldout/entropy",
-                     "heldout/entropy", "pretrained/loss", "loss",
-                     "train/loss")
+                     "finetuned/greedy/ttr", "pretrained/heldout/entropy",
+                     "finetuned/heldout/entropy", "pretrained/loss",
+                     "finetuned/loss", "finetuned/train/loss")
   c.study.metric_labels = {
       "pretrained/greedy/ttr": "base greedy TTR",
       "pretrained/top_p/ttr": "base top-p TTR",
-      "greedy/ttr": "hyperfitted greedy TTR",
+      "finetuned/greedy/ttr": "hyperfitted greedy TTR",
       "pretrained/heldout/entropy": "base entropy",
-      "heldout/entropy": "hyperfitted entropy",
+      "finetuned/heldout/entropy": "hyperfitted entropy",
       "pretrained/loss": "base held-out loss",
-      "loss": "hyperfitted held-out loss",
-      "train/loss": "hyperfitted train loss"}
+      "finetuned/loss": "hyperfitted held-out loss",
+      "finetuned/train/loss": "hyperfitted train loss"}
   c.study.tables = _tables(4)
 
   if variant == "stdlib":

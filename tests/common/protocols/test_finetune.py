@@ -33,18 +33,18 @@ def test_finetune_starts_from_the_pretrained_params(tmp_path):
   study = tmp_path / "arm" / "seed_0"
   result = finetune.run(config, str(study), show_progress=False)
   assert result.status == "finished" and result.steps == 2
-  assert "pretrained/error" in result.final and "error" in result.final
+  assert {"pretrained/error", "finetuned/error"} <= set(result.final)
   # The pretraining run is shared under <study>/pretrained/<fp>/seed_0.
   folder = finetune.pretrain_dir(config, str(study))
   assert folder.startswith(str(tmp_path / "pretrained"))
   pre_cfg = finetune.pretrain_config(config)
   assert pre_cfg.train.steps == 3 and pre_cfg.protocol == "supervised"
   _, pre_state = supervised.restore(pre_cfg, folder)
-  _, state = supervised.restore(config, str(study))
+  _, state = supervised.restore(config, str(study / "finetune"))
   assert int(pre_state.step) == 3 and int(state.step) == 2
   chex.assert_trees_all_close(jax.device_get(state.params),
                               jax.device_get(pre_state.params))
-  assert result.final["error"] == pytest.approx(
+  assert result.final["finetuned/error"] == pytest.approx(
       result.final["pretrained/error"])
   # A second arm with the same pretraining reuses it (served from its
   # summary); a rerun of the arm is served from its own.
