@@ -53,12 +53,15 @@ def core_config() -> mlc.ConfigDict:
 
 
 # Keys that may change between a run and its resumption, and that do not
-# enter the fingerprint of a result (logging, paths, study bookkeeping).
+# enter the fingerprint of a result (logging, paths, study bookkeeping, and
+# parameter placement, which like the device count changes numbers only up
+# to summation order).
 RESUME_MAY_CHANGE = ("train.log_every_steps", "train.checkpoint_every_steps",
                      "train.checkpoint_every_chunks",
                      "train.keep_checkpoints", "train.tensorboard",
                      "train.log_norms", "train.eval_batch_size",
                      "train.sync_preemption_every_steps",
+                     "train.param_sharding",
                      "data.data_dir", "study.", "smoke.")
 
 

@@ -10,7 +10,9 @@ their paper varies. Loadable as a config too:
     python -m common train --config=experiments/lm_common.py:stdlib_tiny \\
         --workdir=/tmp/lm
 
-Variants: `stdlib_tiny` (~0.1M parameters, ~1 min on 2 CPU cores),
+Variants: `stdlib_tiny` (~0.1M parameters, 300 steps of 32 x 128 bytes of
+docstrings: held-out 3.95 bits per byte, seed 0; 4.7 min on 2 CPU cores
+at load average ~15),
 `stdlib_small` (~1.8M, CPU studies), `arithmetic_small` (supervised
 fine-tuning on the arithmetic scratchpads, loss on completions only) and
 the full-scale `lm1b_gpt2` / `c4_gpt2` (GPT-2 124M shape, bf16 compute

@@ -86,8 +86,13 @@ class LibraryTokenizer:
 def train_bpe(texts: Iterable[str], vocab_size: int) -> LibraryTokenizer:
   """A byte-level BPE of `vocab_size` tokens trained on `texts` (offline;
   deterministic for the same texts)."""
-  import tokenizers  # pylint: disable=g-import-not-at-top
-  from tokenizers import decoders, models, pre_tokenizers, trainers  # pylint: disable=g-import-not-at-top,g-multiple-import
+  # pylint: disable=g-import-not-at-top
+  import tokenizers
+  from tokenizers import decoders
+  from tokenizers import models
+  from tokenizers import pre_tokenizers
+  from tokenizers import trainers
+  # pylint: enable=g-import-not-at-top
   alphabet = pre_tokenizers.ByteLevel.alphabet()
   if vocab_size < len(alphabet) + len(_SPECIALS):
     raise ValueError(
@@ -106,18 +111,21 @@ def train_bpe(texts: Iterable[str], vocab_size: int) -> LibraryTokenizer:
 
 def _configured_specials(directory: str, vocab: Mapping[str, int]
                          ) -> dict[str, str | None]:
-  """bos/eos/pad token strings from tokenizer_config.json, else by name."""
+  """bos/eos/pad token strings from tokenizer_config.json, else (for keys
+  it does not set) by well-known names."""
   found: dict[str, str | None] = {}
   path = os.path.join(directory, "tokenizer_config.json")
   if os.path.exists(path):
     with open(path) as f:
       cfg = json.load(f)
     for key in ("bos", "eos", "pad"):
-      value = cfg.get(f"{key}_token")
+      if f"{key}_token" not in cfg:
+        continue
+      value = cfg[f"{key}_token"]
       if isinstance(value, dict):
         value = value.get("content")
-      if value in vocab:
-        found[key] = value
+      # An explicit null (Qwen2's bos) means none: no guessing by name.
+      found[key] = value if value in vocab else None
   for key, names in _KNOWN.items():
     if key not in found:
       found[key] = next((n for n in names if n in vocab), None)

@@ -74,6 +74,34 @@ def positions_in_segment(segment_ids: jax.Array) -> jax.Array:
   return t - jax.lax.cummax(jnp.where(starts, t, 0), axis=1)
 
 
+def attention_layout(shape: tuple[int, int], positions: jax.Array | None,
+                     segment_ids: jax.Array | None,
+                     cache: Mapping[str, Any] | None):
+  """(positions [B, T], mask [B|1, 1, T, S] bool, key segment ids [B, S] or
+  None) of `shape` = (B, T) new tokens (see `Transformer.__call__`)."""
+  batch, length = shape
+  if cache is None:
+    index, key_segments = 0, segment_ids
+    if positions is None and segment_ids is not None:
+      positions = positions_in_segment(segment_ids)
+  else:
+    index = cache["index"]
+    if segment_ids is None:
+      segment_ids = jnp.ones((batch, length), jnp.int32)
+    key_segments = jax.lax.dynamic_update_slice(
+        cache["segment_ids"], segment_ids.astype(jnp.int32), (0, index))
+  if positions is None:
+    positions = jnp.broadcast_to(index + jnp.arange(length), (batch, length))
+  query_slot = index + jnp.arange(length)
+  key_slot = jnp.arange(length if cache is None else
+                        cache["segment_ids"].shape[1])
+  mask = (key_slot[None, :] <= query_slot[:, None])[None, None]
+  if key_segments is not None:
+    mask = mask & (segment_ids[:, None, :, None] ==
+                   key_segments[:, None, None, :])
+  return positions, mask, key_segments
+
+
 class Transformer(nn.Module):
   """Decoder-only transformer (see the module docstring).
 
@@ -82,6 +110,11 @@ class Transformer(nn.Module):
   """
 
   config: TransformerConfig
+
+  @property
+  def num_classes(self) -> int:
+    """The vocabulary size (the zoo's common attribute)."""
+    return self.config.vocab_size
 
   @nn.compact
   def __call__(self, tokens: jax.Array | Mapping[str, jax.Array],
@@ -121,34 +154,13 @@ class Transformer(nn.Module):
       positions = tokens.get("positions", positions)
       segment_ids = tokens.get("segment_ids", segment_ids)
       tokens = tokens["tokens"]
-    batch, length = tokens.shape
-    if cache is None:
-      index = 0
-      if length > c.max_len:
-        raise ValueError(
-            f"sequence length {length} exceeds the model's max_len "
-            f"{c.max_len}; allowed: at most {c.max_len} tokens")
-      key_segments = segment_ids
-      if positions is None:
-        positions = (jnp.broadcast_to(jnp.arange(length), (batch, length))
-                     if segment_ids is None else
-                     positions_in_segment(segment_ids))
-    else:
-      index = cache["index"]
-      if segment_ids is None:
-        segment_ids = jnp.ones((batch, length), jnp.int32)
-      key_segments = jax.lax.dynamic_update_slice(
-          cache["segment_ids"], segment_ids.astype(jnp.int32), (0, index))
-      if positions is None:
-        positions = jnp.broadcast_to(index + jnp.arange(length),
-                                     (batch, length))
-    query_slot = index + jnp.arange(length)
-    key_slot = jnp.arange(length if cache is None else
-                          cache["segment_ids"].shape[1])
-    mask = (key_slot[None, :] <= query_slot[:, None])[None, None]
-    if key_segments is not None:
-      mask = mask & (segment_ids[:, None, :, None] ==
-                     key_segments[:, None, None, :])
+    if cache is None and tokens.shape[1] > c.max_len:
+      raise ValueError(
+          f"sequence length {tokens.shape[1]} exceeds the model's max_len "
+          f"{c.max_len}; allowed: at most {c.max_len} tokens")
+    index = 0 if cache is None else cache["index"]
+    positions, mask, key_segments = attention_layout(
+        tokens.shape, positions, segment_ids, cache)
 
     dtype = jnp.dtype(c.dtype)
     embed = nn.Embed(c.vocab_size, c.d_model, dtype=dtype,
@@ -190,7 +202,7 @@ class Transformer(nn.Module):
     if cache is not None:
       out["cache"] = {"layers": tuple(new_layers),
                       "segment_ids": key_segments,
-                      "index": jnp.asarray(index + length, jnp.int32)}
+                      "index": jnp.asarray(index + tokens.shape[1], jnp.int32)}
     return out
 
 

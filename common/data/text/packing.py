@@ -34,7 +34,7 @@ class Documents:
     ids: int `[n_tokens]`, every document with its bos and eos.
     starts: int64 `[n_docs + 1]`: document d is `ids[starts[d]:starts[d+1]]`.
     prompt_lengths: int64 `[n_docs]`: tokens (bos included) of the prompt;
-      targets at positions `< prompt_length` get no loss (1: no prompt).
+      targets at positions `< prompt_length` get no loss (1: only bos).
   """
   ids: np.ndarray
   starts: np.ndarray
@@ -56,10 +56,12 @@ def tokenize_documents(tokenizer, texts: list[str],
   prompts = prompts or [""] * len(texts)
   pieces, lengths, prompt_lengths = [], [], []
   ids_dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.int32
+  # A tokenizer without bos/eos (some checkpoints' files) gets none.
+  bos = [] if tokenizer.bos_id is None else [tokenizer.bos_id]
+  eos = [] if tokenizer.eos_id is None else [tokenizer.eos_id]
   for prompt, text in zip(prompts, texts):
-    head = [tokenizer.bos_id] + (tokenizer.encode(prompt) if prompt else [])
-    doc = np.asarray(head + tokenizer.encode(text) + [tokenizer.eos_id],
-                     ids_dtype)
+    head = bos + (tokenizer.encode(prompt) if prompt else [])
+    doc = np.asarray(head + tokenizer.encode(text) + eos, ids_dtype)
     pieces.append(doc)
     lengths.append(len(doc))
     prompt_lengths.append(len(head))
@@ -81,7 +83,7 @@ def pack_rows(docs: Documents, seq_len: int, rows: np.ndarray, pad_id: int,
     docs: the split's documents.
     seq_len: T, pairs per row.
     rows: int `[b]` row numbers (repeats allowed).
-    pad_id: the token written on padding positions.
+    pad_id: the token written on padding positions (None: 0).
     byte_lengths: int `[vocab]`, UTF-8 bytes of each token.
 
   Returns:
@@ -89,6 +91,7 @@ def pack_rows(docs: Documents, seq_len: int, rows: np.ndarray, pad_id: int,
     `loss_mask` float32, each `[b, T]`.
   """
   rows = np.asarray(rows, np.int64)
+  pad_id = 0 if pad_id is None else pad_id
   pair_starts = docs.pair_starts
   total = docs.num_pairs
   row_start = rows[:, None] * seq_len
@@ -121,9 +124,9 @@ def token_byte_lengths(tokenizer) -> np.ndarray:
   decoded alone (a byte-level BPE token holding part of a multi-byte
   character counts its replacement character's bytes).
   """
-  special = {tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id}
+  special = {tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id} - {None}
   out = np.zeros(tokenizer.vocab_size, np.int32)
-  if type(tokenizer).__name__ == "ByteTokenizer":  # ids 0..255 = bytes
+  if getattr(tokenizer, "byte_level", False):  # ids 0..255 are the bytes
     out[:256] = 1
     out[list(special)] = 0
     return out

@@ -45,7 +45,7 @@ RULES = {"seq_len": config_lib.at_least(2, integer=True),
          "docs_per_row": config_lib.at_least(1, integer=True),
          "max_train_rows": config_lib.at_least(0, integer=True)}
 IN_REPO_TEXT = ("python_stdlib", "arithmetic")
-CATALOGUE_EXAMPLES = ("lm1b", "c4", "wikipedia/20230601.en")
+CATALOGUE_EXAMPLES = ("lm1b", "c4/en", "wikipedia/20230601.en")
 _DEFAULT_KEYS = {"python_stdlib": ("text", ""),
                  "arithmetic": ("completion", "prompt")}
 
@@ -59,6 +59,12 @@ def settings(data_config: Any) -> dict[str, Any]:
         f"config.data.kwargs has {sorted(unknown)}, which text data does not "
         f"read; it reads {sorted(DEFAULTS)}")
   kw = {**DEFAULTS, **given}
+  spec = kw["tokenizer"]
+  if not isinstance(spec, str) or (spec != "byte" and
+                                   not os.path.exists(spec)):
+    raise config_lib.ConfigError(
+        f"config.data.kwargs.tokenizer={spec!r} is neither 'byte' nor an "
+        "existing tokenizer.json (or a directory holding one)")
   for key, rule in RULES.items():
     if not rule.test(kw[key]):
       raise config_lib.ConfigError(

@@ -133,8 +133,14 @@ class PythonStdlib(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, files: list[str]
                          ) -> Iterator[tuple[int, dict[str, Any]]]:
-    root = sysconfig.get_paths()["stdlib"]
-    for i, rel in enumerate(files):
-      source = _read(os.path.join(root, *rel.split("/")))
-      yield i, {"text": source, "docstrings": "\n\n".join(docstrings(source)),
-                "path": rel, "index": i}
+    yield from examples(files)
+
+
+def examples(files: list[str], root: str | None = None
+             ) -> Iterator[tuple[int, dict[str, Any]]]:
+  """`(index, record)` of each file (paths relative to the stdlib)."""
+  root = root or sysconfig.get_paths()["stdlib"]
+  for i, rel in enumerate(files):
+    source = _read(os.path.join(root, *rel.split("/")))
+    yield i, {"text": source, "docstrings": "\n\n".join(docstrings(source)),
+              "path": rel, "index": i}

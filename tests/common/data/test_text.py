@@ -110,6 +110,10 @@ def test_stdlib_corpus_files_and_splits_are_deterministic():
                                   '  def f(self):\n    """Fn.\n\n    x"""')
   assert docs == ["Mod.", "Cls.", "Fn.\n\nx"]
   assert stdlib_corpus.version_tag().startswith("py3")
+  records = dict(stdlib_corpus.examples(["json/__init__.py", "this.py"]))
+  assert records[0]["path"] == "json/__init__.py" and records[1]["index"] == 1
+  assert "JSON" in records[0]["docstrings"] and "import" in records[0]["text"]
+  assert records[1]["docstrings"] == ""      # this.py has no docstrings
 
 
 def test_text_source_batches_are_resumable(tfds_data_dir):
@@ -157,3 +161,17 @@ def test_unknown_text_settings_are_config_errors():
   with pytest.raises(config_lib.ConfigError, match="packing"):
     text_source.settings(_data_config("", packing="greedy"))
 
+
+
+def test_a_trained_bpe_tokenizer_file_feeds_the_rows(tfds_data_dir, tmp_path):
+  texts = [arithmetic.completion(f, a) for _, _, a, fs in
+           arithmetic.problems("train", "tiny") for f in fs.values()]
+  path = str(tmp_path / "tokenizer.json")
+  tokenizers.train_bpe(texts, 300).save(path)
+  src, _ = text_source.open_data(_data_config(tfds_data_dir, seq_len=16,
+                                              tokenizer=path))
+  assert src.vocab_size == 300
+  row = src.get(np.arange(len(src)))
+  assert row["tokens"].max() < 300 and row["target_bytes"].sum() > 0
+  with pytest.raises(config_lib.ConfigError, match="tokenizer"):
+    text_source.settings(_data_config("", tokenizer="/no/such.json"))

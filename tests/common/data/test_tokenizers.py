@@ -54,6 +54,11 @@ def test_transformers_tokenizer_json_encodes_as_the_library(tmp_path):
   assert (ours.bos_id, ours.eos_id, ours.pad_id) == (
       lib.bos_token_id, lib.eos_token_id, lib.pad_token_id)
   assert ours.vocab_size == len(lib)
+  # An explicit null special (Qwen2 has no bos) stays None.
+  config = (tmp_path / "tokenizer_config.json")
+  config.write_text(config.read_text().replace('"bos_token": "<bos>"',
+                                               '"bos_token": null'))
+  assert tok_lib.load_tokenizer(str(tmp_path)).bos_id is None
 
 
 def test_bad_tokenizer_files_are_one_line(tmp_path):

@@ -13,9 +13,10 @@ import pytest
 from common.models import decoding
 from common.models import transformer as tm
 
-CONFIG = tm.TransformerConfig(vocab_size=40, num_layers=2, d_model=32,
+# test_transformer's model (its init compilation is shared via the cache).
+CONFIG = tm.TransformerConfig(vocab_size=50, num_layers=2, d_model=32,
                               num_heads=4, num_kv_heads=2, d_ff=48,
-                              max_len=24)
+                              max_len=32)
 PROMPT = jnp.array([[5, 6, 7, 8, 9], [11, 12, 13, 0, 0], [3, 0, 0, 0, 0]])
 LENGTHS = jnp.array([5, 3, 1])
 NEW = 8
@@ -25,7 +26,7 @@ NEW = 8
 def setup():
   model = tm.Transformer(CONFIG)
   params = jax.jit(model.init)(jax.random.PRNGKey(0),
-                               jnp.zeros((1, 4), jnp.int32))["params"]
+                               jnp.zeros((1, 8), jnp.int32))["params"]
   # Larger weights: a peaked, prompt-dependent distribution.
   params = jax.tree.map(lambda x: x * 4.0, params)
   return model, params
@@ -102,7 +103,7 @@ def test_eos_stops_rows(setup):
 
 def test_over_long_is_one_line(setup):
   model, params = setup
-  with pytest.raises(ValueError, match="exceeds the model's max_len 24") as e:
+  with pytest.raises(ValueError, match="exceeds the model's max_len 32") as e:
     decoding.generate(model, params, PROMPT, LENGTHS, jax.random.PRNGKey(0),
-                      max_new_tokens=20)
+                      max_new_tokens=28)
   assert "\n" not in str(e.value)

@@ -39,14 +39,20 @@ def model_and_params():
   return _Jitted(model), params
 
 
-def _tokens(seed, shape):
+def _tokens(seed, shape=(2, 12)):
   return jax.random.randint(jax.random.PRNGKey(seed), shape, 0, 50)
+
+
+def _full(model, params, tokens):
+  """The plain forward; every test calls it on `[2, 12]` tokens, so one
+  compilation serves them all."""
+  return model.apply({"params": params}, tokens, return_attention=True)
 
 
 def test_outputs_and_causality(model_and_params):
   model, params = model_and_params
-  tokens = _tokens(1, (2, 12))
-  out = model.apply({"params": params}, tokens, return_attention=True)
+  tokens = _tokens(1)
+  out = _full(model, params, tokens)
   assert out["logits"].shape == (2, 12, 50)
   assert out["features"].shape == (2, 12, 32)
   assert len(out["hidden_states"]) == 3 and len(out["attention"]) == 2
@@ -56,7 +62,7 @@ def test_outputs_and_causality(model_and_params):
   assert np.all(np.triu(attn, 1) == 0)
   # Changing the future leaves every earlier logit unchanged.
   changed = tokens.at[:, 7:].set((tokens[:, 7:] + 1) % 50)
-  out2 = model.apply({"params": params}, changed, return_attention=True)
+  out2 = _full(model, params, changed)
   np.testing.assert_array_equal(out["logits"][:, :7], out2["logits"][:, :7])
   assert not np.allclose(out["logits"][:, 7:], out2["logits"][:, 7:])
   # logits = features @ unembedding.T
@@ -66,15 +72,15 @@ def test_outputs_and_causality(model_and_params):
 
 def test_packed_segments_equal_separate_documents(model_and_params):
   model, params = model_and_params
-  docs = _tokens(2, (2, 6))
+  docs = _tokens(2)
   packed = jnp.concatenate([docs[:1], docs[1:], jnp.zeros((1, 4), jnp.int32)],
                            1)
-  segments = jnp.array([[1] * 6 + [2] * 6 + [0] * 4])
+  segments = jnp.array([[1] * 12 + [2] * 12 + [0] * 4])
   out = model.apply({"params": params}, {"tokens": packed,
                                          "segment_ids": segments})["logits"]
-  alone = model.apply({"params": params}, docs)["logits"]
-  np.testing.assert_allclose(out[0, :6], alone[0], atol=1e-5)
-  np.testing.assert_allclose(out[0, 6:12], alone[1], atol=1e-5)
+  alone = _full(model, params, docs)["logits"]
+  np.testing.assert_allclose(out[0, :12], alone[0], atol=1e-5)
+  np.testing.assert_allclose(out[0, 12:24], alone[1], atol=1e-5)
   assert np.all(np.isfinite(out))
 
 
@@ -91,24 +97,24 @@ def test_gqa_equals_mha_with_repeated_kv_heads(model_and_params):
     attn = mha_params[f"layer_{i}"]["attn"]
     for name in ("k", "v"):
       attn[name] = {"kernel": repeat(attn[name]["kernel"])}
-  tokens = _tokens(4, (2, 10))
+  tokens = _tokens(4)
   np.testing.assert_allclose(
       mha.apply({"params": mha_params}, tokens)["logits"],
-      model.apply({"params": params}, tokens)["logits"], atol=1e-5)
+      _full(model, params, tokens)["logits"], atol=1e-5)
 
 
 def test_kv_cache_prefill_and_steps_equal_full_forward(model_and_params):
   model, params = model_and_params
-  tokens = _tokens(5, (2, 9))
-  full = model.apply({"params": params}, tokens)["logits"]
+  tokens = _tokens(5)
+  full = _full(model, params, tokens)["logits"]
   cache = tm.init_cache(CONFIG, 2, 16)
-  out = model.apply({"params": params}, tokens[:, :6], cache=cache)
+  out = model.apply({"params": params}, tokens[:, :9], cache=cache)
   pieces = [out["logits"]]
-  for t in range(6, 9):
+  for t in range(9, 12):
     out = model.apply({"params": params}, tokens[:, t:t + 1],
                       cache=out["cache"])
     pieces.append(out["logits"])
-  assert int(out["cache"]["index"]) == 9
+  assert int(out["cache"]["index"]) == 12
   np.testing.assert_allclose(jnp.concatenate(pieces, 1), full, atol=1e-5)
 
 
@@ -117,23 +123,38 @@ def test_knobs_build_and_run():
   for fields in ({"norm": "none", "ffn": "linear", "learn_temperature": True,
                   "tie_embeddings": False},
                  {"norm": "layernorm", "ffn": "gelu", "qkv_bias": True,
-                  "dropout": 0.1, "logit_softcap": 5.0}):
+                  "remat": True, "dropout": 0.1, "logit_softcap": 5.0}):
     model = models.get_model("transformer", 50, dtype="float32", **{
         "num_layers": 1, "d_model": 16, "num_heads": 2, "d_ff": 16,
         **fields})
-    variables = jax.jit(model.init)(jax.random.PRNGKey(0), tokens)
-    model = _Jitted(model)
-    out = model.apply(variables, tokens, True,
-                      rngs={"dropout": jax.random.PRNGKey(1)})
+
+    @jax.jit
+    def run(model=model, fields=fields):
+      # One compilation per model: init, a train-mode gradient (remat
+      # only matters under one), a forward without logits.
+      params = model.init(jax.random.PRNGKey(0), tokens)["params"]
+      def loss(p):
+        out = model.apply({"params": p}, tokens, train=True,
+                          rngs={"dropout": jax.random.PRNGKey(1)})
+        return out["logits"].mean(), out
+      if fields.get("remat"):
+        (_, out), grads = jax.value_and_grad(loss, has_aux=True)(params)
+      else:
+        out, grads = loss(params)[1], {}
+      no_logits = model.apply({"params": params}, tokens,
+                              compute_logits=False)
+      return params, out, grads, no_logits
+
+    params, out, grads, no_logits = run()
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
     assert out["features"].shape == (1, 6, 16)
-    params = variables["params"]
+    assert "logits" not in no_logits
     if fields.get("learn_temperature"):
       assert params["layer_0"]["attn"]["log_temperature"].shape == (2,)
       assert tm.unembedding(params).shape == (50, 16)
       assert "attn_norm" not in params["layer_0"]
-  assert float(jnp.abs(out["logits"]).max()) <= 5.0
-  out = model.apply(variables, tokens, compute_logits=False)
-  assert "logits" not in out
+    if fields.get("logit_softcap"):
+      assert float(jnp.abs(out["logits"]).max()) <= 5.0
 
 
 def test_preset_parameter_counts():
