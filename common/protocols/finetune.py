@@ -125,13 +125,16 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:
-  """`smoke.steps` steps of pretraining and of fine-tuning."""
+  """`smoke.steps` steps of pretraining and of fine-tuning, then the
+  fine-tuned run's evaluation."""
   steps = config.smoke.steps
   config = config_lib.apply_overrides(config, {
       "train.steps": steps, "train.tensorboard": False,
       "train.eval_every_epochs": 0,
+      # The pretraining run's evaluation is skipped (the fine-tuned run's
+      # exercises the same evaluator).
       "pretrain.overrides": tuple(config.pretrain.overrides) + (
-          f"train.steps={steps}",)})
+          f"train.steps={steps}", "eval.name=none")})
   result = run(config, workdir, show_progress=False)
   if result.status != "finished" or result.steps != steps:
     raise AssertionError(f"smoke run ended {result.status} after "
