@@ -204,7 +204,8 @@ def _check_finite(step: int, metrics: dict[str, np.ndarray],
 def train(config: mlc.ConfigDict, workdir: str, *,
           hooks: Sequence[Callable[[int], None]] = (),
           method: method_lib.Method | None = None,
-          show_progress: bool = True, desc: str = "") -> RunResult:
+          show_progress: bool = True, desc: str = "",
+          initial: tuple[Any, Any] | None = None) -> RunResult:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint).
 
   Args:
@@ -215,6 +216,10 @@ def train(config: mlc.ConfigDict, workdir: str, *,
     method: a `Method` replacing the registered one (forks).
     show_progress: show a tqdm bar with ETA and examples/s.
     desc: progress-bar label.
+    initial: `(params, model_state)` to start from instead of the model's
+      init (fine-tuning another run's result; the optimizer starts fresh
+      and the method's `init` sees them as `ctx.params`). Ignored when
+      the workdir holds a checkpoint.
 
   Returns:
     The run's result (final metrics, eval history, status).
@@ -229,7 +234,7 @@ def train(config: mlc.ConfigDict, workdir: str, *,
   state = ckpt.restore_latest(s.abstract_state)
   log_path = os.path.join(workdir, "metrics.jsonl")
   if state is None:
-    state = s.init_state()
+    state = s.init_state(*(initial or ()))
     if jax.process_index() == 0 and os.path.exists(log_path):
       os.remove(log_path)
     runs.write_config(workdir, config)
