@@ -26,14 +26,17 @@ k >= n quadratically-regularised OT (Blondel et al. 2018).
 
 What comes from ott-jax: the `Geometry` (cost matrix, `scale_cost`), the
 input convention (`a` rows, `b` columns). What is new here (ott-jax 0.6 has no
-cardinality-constrained solver): the top-k simplex projection, the two
-objectives, an L-BFGS loop (optax) under `lax.while_loop`, and implicit
-differentiation of the optimal potentials with `lax.custom_root` (Hessian-
-vector products + conjugate gradient), so gradients w.r.t. the cost matrix,
-the points behind it, `a`, `b` and `gamma` are those of the solution, not of
-the unrolled iterations. `k` is static (it fixes `lax.top_k`'s shape);
-`gamma`, `a`, `b`, `C` are traced, so sweeps over them never recompile.
-Everything vmaps over a batch of problems.
+cardinality-constrained solver): an exact top-k selection per column without a
+sort (`_column_top_k`, one fused pass over the cost), the two objectives
+evaluated on the k selected entries of each column, an L-BFGS loop under
+`lax.while_loop` (`_lbfgs_minimise`), and implicit differentiation of the
+optimal potentials with `lax.custom_root` (Hessian-vector products +
+conjugate gradient), so gradients w.r.t. the cost matrix, the points behind
+it, `a`, `b` and `gamma` are those of the solution, not of the unrolled
+iterations. `k` is static (it fixes the selection's shape); `gamma`, `a`,
+`b`, `C` are traced, so sweeps over them never recompile. Everything vmaps
+over a batch of problems. Speed and its profile:
+experiments/sparse_ot/README.md.
 """
 
 from __future__ import annotations
@@ -209,13 +212,17 @@ def _semi_dual_columns(f, cost, b, gamma, k):
 
 
 def _semi_dual_plan(f, cost, b, gamma, k):
-  """Plan `[n, m]` from row potentials: column j = b_j * proj((f-C_j)/(gamma b_j))."""
+  """Plan `[n, m]` from row potentials: column j = b_j proj((f - C_j) / s_j).
+
+  s_j = gamma b_j.
+  """
   rows, _, y = _semi_dual_columns(f, cost, b, gamma, k)
   return _scatter_columns(rows, y * b[:, None], cost.shape)
 
 
 def _dual_plan(f, g, cost, gamma, k):
-  """Plan `[n, m]` from both potentials: the k largest max(x, 0) / gamma per column."""
+  """Plan `[n, m]` from both potentials: each column's k largest max(x, 0),
+  divided by gamma (x = f + g_j - C_j)."""
   rows, z = _top_k_entries(f, cost, k)
   return _scatter_columns(rows, jnp.maximum(z + g[:, None], 0.0) / gamma,
                           cost.shape)
@@ -257,7 +264,8 @@ def _direction(state: _Iterate) -> jax.Array:
     alpha = state.rho[i] * jnp.vdot(state.s[i], q)
     q = q - alpha * state.y[i]
     alphas.append(alpha)
-  sy, yy = jnp.vdot(state.s[-1], state.y[-1]), jnp.vdot(state.y[-1], state.y[-1])
+  sy = jnp.vdot(state.s[-1], state.y[-1])
+  yy = jnp.vdot(state.y[-1], state.y[-1])
   # H0 = <s, y> / <y, y> I from the newest pair; before any pair, a first
   # step of unit length.
   scale = jnp.where(state.rho[-1] > 0, sy / jnp.maximum(yy, 1e-30),
@@ -413,10 +421,10 @@ def solve(geom: geometry.Geometry,
     A `SparseOTOutput`.
 
   Precision: when the constraint binds (small k) the objectives are
-  non-smooth, and in float32 the L-BFGS line search can evaluate them where
-  round-off dominates and end at a bad iterate (40 x 40 clouds, k = 2: value
-  -2.04 instead of 0.0606). A float64 `geom` (under `jax.enable_x64`) reaches
-  POT's optimum; see experiments/sparse_ot/README.md.
+  non-smooth and the solver ends on a kink (the gradient norm stays finite;
+  the `ftol` rule stops it). float32 reaches POT's optimum on small problems;
+  the studies and the benchmark use a float64 `geom` (under
+  `jax.enable_x64`); see experiments/sparse_ot/README.md.
   """
   if formulation not in ("semi_dual", "dual"):
     raise ValueError(f"formulation={formulation!r}; allowed: 'semi_dual', "
