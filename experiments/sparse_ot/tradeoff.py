@@ -43,6 +43,7 @@ RULES = {
     "tradeoff.k": config_lib.at_least(1, integer=True),
     "tradeoff.gamma": config_lib.greater_than(0.0),
     "tradeoff.max_iter": config_lib.at_least(1, integer=True),
+    "tradeoff.ftol": config_lib.at_least(0.0),
 }
 
 
@@ -55,9 +56,10 @@ def clouds(seed: int, n: int) -> np.ndarray:
   return cost / cost.max()
 
 
-@functools.partial(jax.jit, static_argnums=(1, 3))
-def _solve(cost, k, gamma, max_iter):
-  return sparse_ot.solve_cost_matrix(cost, k, gamma, max_iter=max_iter)
+@functools.partial(jax.jit, static_argnums=(1, 3, 4))
+def _solve(cost, k, gamma, max_iter, ftol):
+  return sparse_ot.solve_cost_matrix(cost, k, gamma, max_iter=max_iter,
+                                     ftol=ftol)
 
 
 def _pot_semi_dual(cost: np.ndarray, k: int, gamma: float):
@@ -81,7 +83,7 @@ def run(config: mlc.ConfigDict) -> dict[str, float]:
     dtype = jnp.float64 if t.float64 else jnp.float32
     gamma = jnp.asarray(t.gamma, dtype)
     out = jax.device_get(_solve(jnp.asarray(cost, dtype), k, gamma,
-                                t.max_iter))
+                                t.max_iter, float(t.get("ftol", 1e-9))))
     pot_plan, alpha = _pot_semi_dual(cost, k, t.gamma)
     w = jnp.asarray(uniform, dtype)
     pot_value = sparse_ot.semi_dual_objective(

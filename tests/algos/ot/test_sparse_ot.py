@@ -49,6 +49,31 @@ def test_sparse_simplex_projection_matches_pot():
     np.testing.assert_allclose(ours.sum(0), 1.0, atol=1e-6)
 
 
+def test_block_top_k_and_plan_equal_the_sort_based_ones():
+  # n = 203 (not a multiple of the block size) takes the blocked selection;
+  # column 0 has ties. The selected rows and the semi-dual plan must equal
+  # those of `lax.top_k` on whole columns and the dense projection.
+  rng = np.random.default_rng(6)
+  n, m, k, gamma = 203, 7, 3, 0.5
+  assert sparse_ot._block_size(n, k)
+  cost = rng.random((n, m)).astype(np.float32)
+  cost[[5, 77, 150], 0] = cost[:, 0].min()
+  f = jnp.asarray(rng.normal(size=n) * 0.01, jnp.float32)
+  b = jnp.full((m,), 1.0 / m, jnp.float32)
+
+  @jax.jit
+  def both(f, cost):
+    x = (f[:, None] - cost).T
+    dense = sparse_ot.sparse_simplex_projection(x / (gamma * b[:, None]), k)
+    return (sparse_ot._column_top_k(f, cost, k), jax.lax.top_k(x, k)[1],
+            sparse_ot._semi_dual_plan(f, cost, b, gamma, k),
+            (dense * b[:, None]).T)
+
+  rows, ref, plan, dense = both(f, jnp.asarray(cost))
+  np.testing.assert_array_equal(np.sort(rows, 1), np.sort(ref, 1))
+  np.testing.assert_allclose(plan, dense, atol=1e-7)
+
+
 @pytest.mark.parametrize("form", FORMS)
 def test_matches_pot_when_solvers_converge(form):
   # gamma = 1 and k = 11 >= the unconstrained support (<= 7 here): a smooth
@@ -107,8 +132,10 @@ def test_gradients_match_finite_differences():
 
     def value(x, form):
       geom = pointcloud.PointCloud(x, y)
-      return sparse_ot.solve(geom, 3, 2.0, formulation=form,
-                             tol=1e-10).transport_cost
+      # ftol=0: finite differences need the solution to 1e-10, not the
+      # default stop on a 1e-9 relative improvement.
+      return sparse_ot.solve(geom, 3, 2.0, formulation=form, tol=1e-10,
+                             ftol=0.0).transport_cost
 
     for form in FORMS:
       value_fn = jax.jit(lambda x, form=form: value(x, form))
