@@ -45,16 +45,20 @@ def get_config(variant: str = "digits_c"):
   c.adapt.protocols = ("reset", "continual")
   # CIFAR-10 settings of the UniEnt re-implementation (Adam 1e-3,
   # E0 = 0.4 ln C, d_margin 0.4, fisher_alpha 1; see third_party_configs).
-  # capacity_buckets: sub-batch sizes of the bucketed backward (fractions
-  # of the batch; algos/tta/eata.py).
+  # capacity_buckets=(): the official full-batch backward (EATA's update);
+  # fractions of the batch opt into the re-forwarded sub-batch
+  # (algos/tta/eata.py; arm eata_compact).
   c.tta.eata = dict(e_margin_factor=0.4, d_margin=0.4, fisher_alpha=1.0,
                     reweight=1.0, ma_momentum=0.9,
-                    capacity_buckets=(0.25, 0.5, 0.75))
+                    capacity_buckets=())
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",
       tent="adapt.method=tent",
       eta="adapt.method=eata,tta.eata.fisher_alpha=0.0",
       eata="adapt.method=eata",
+      # Opt-in compacted backward (not EATA's update: sub-batch BatchNorm
+      # statistics): re-forward a half-batch when at most half is selected.
+      eata_compact="adapt.method=eata,tta.eata.capacity_buckets=0.5",
       # The official ImageNet anchor strength: does a strong Fisher anchor
       # buy the clean-error claim that alpha = 1 does not?
       eata_alpha2000="adapt.method=eata,tta.eata.fisher_alpha=2000.0")
