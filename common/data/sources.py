@@ -22,6 +22,8 @@ from common.data import digits
 from common.data import digits_corrupted
 from common.data import dsprites_gen
 from common.data import image_ops
+from common.data import shapes32
+from common.data import shapes32_corrupted
 from common.data import subsets
 
 try:
@@ -35,6 +37,8 @@ IN_REPO_BUILDERS: dict[str, type[tfds.core.DatasetBuilder]] = {
     "digits": digits.Builder,
     "digits_corrupted": digits_corrupted.Builder,
     "dsprites_gen": dsprites_gen.Builder,
+    "shapes32": shapes32.Builder,
+    "shapes32_corrupted": shapes32_corrupted.Builder,
 }
 
 # Splits whose decoded images fit under this many bytes are read into memory
