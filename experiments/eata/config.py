@@ -15,6 +15,10 @@ Variants (`--config=experiments/eata/config.py:<variant>`):
             SGD 2.5e-4 momentum 0.9, batch 64, E0 0.4 ln 1000, d_margin
             0.05, fisher_alpha 2000, Fisher from 2000 clean validation
             images (EATA main.py).
+  shapes32_c  CPU: the same on the procedural shapes32 stand-in
+            (tta_common.shapes32_c): source small CNN on 3,000 shapes32/c10
+            images, shapes32_corrupted severity-5 streams of 1,000 images
+            per corruption at batch 50 (300 steps per pass).
 
 Example:
   regjax run eata --config=experiments/eata/config.py:digits_c --seeds=0,1,2
@@ -25,7 +29,7 @@ Example:
 
 from experiments import tta_common
 
-VARIANTS = ("digits_c", "cifar10_c", "imagenet_c")
+VARIANTS = ("digits_c", "shapes32_c", "cifar10_c", "imagenet_c")
 
 # DequanWang/tent README (commit 0087ada), CIFAR-10-C severity 5,
 # WRN-28-10 RobustBench Standard, reset per corruption, mean error (%).
@@ -38,7 +42,9 @@ def get_config(variant: str = "digits_c"):
   if variant not in VARIANTS:
     raise ValueError(f"unknown eata variant {variant!r}; allowed: {VARIANTS}")
   c = tta_common.digits_c_base("eata")
-  if variant != "digits_c":
+  if variant == "shapes32_c":
+    tta_common.shapes32_c(c)
+  elif variant != "digits_c":
     tta_common.full_scale(c, variant)
   c.adapt.method = "eata"
   # Tent's per-corruption-reset table and the continual sequence.

@@ -6,7 +6,7 @@ background, behind and in front of clutter:
   background  two colours mixed by a pattern (gradient, low-frequency
               noise, stripes, checker) whose amplitude grows with
               `difficulty` (0.05 + 0.35 difficulty);
-  clutter     0..`4 difficulty` small distractor shapes of random
+  clutter     0..`1 + 3 difficulty` small distractor shapes of random
               class shapes and colours (behind the object);
   object      one of `SHAPES` (tinted by a hue that is a noisy cue of the
               shape: around `shape / 10` turns, std `0.3 + difficulty`
@@ -17,7 +17,7 @@ background, behind and in front of clutter:
               with `difficulty`); its luminance differs from the
               background's by a gap that shrinks with `difficulty`; its
               radius is drawn from [7 - 2 difficulty, 11] pixels;
-  occlusion   with probability `0.6 difficulty`, a bar of a random colour
+  occlusion   with probability `0.1 + 0.5 difficulty`, a bar of a random colour
               across the object;
   noise       per-pixel Gaussian noise, std `(0.02 + 0.08 difficulty)`.
 
@@ -236,7 +236,7 @@ def render(rng: np.random.Generator, labels: np.ndarray, num_classes: int,
   canvas = _background(rng, n, bg_value, 0.05 + 0.35 * difficulty)
 
   # Clutter behind the object: small shapes of any class.
-  max_clutter = int(round(4 * difficulty))
+  max_clutter = int(round(1 + 3 * difficulty))
   count = rng.integers(0, max_clutter + 1, n)
   for j in range(max_clutter):
     radius = rng.uniform(2.5, 4.5, n)
@@ -263,7 +263,7 @@ def render(rng: np.random.Generator, labels: np.ndarray, num_classes: int,
   _paint(canvas, _mask(shape, u, v, radius), fill)
 
   # Occluding bar across the object.
-  occluded = rng.random(n) < 0.6 * difficulty
+  occluded = rng.random(n) < 0.1 + 0.5 * difficulty
   angle = rng.uniform(0, np.pi, n)[:, None, None]
   offset = (u * np.cos(angle) + v * np.sin(angle)) - rng.uniform(
       -0.6, 0.6, n)[:, None, None]
