@@ -94,6 +94,23 @@ def encode_examples(pixels: np.ndarray, labels: np.ndarray
                      "index": position}
 
 
+def image_info(builder: tfds.core.DatasetBuilder, num_classes: int,
+               description: str, **kwargs: Any) -> tfds.core.DatasetInfo:
+  """The features of both shapes32 builders: 32x32 RGB PNG, label, index."""
+  return tfds.core.DatasetInfo(
+      builder=builder,
+      description=description,
+      features=tfds.features.FeaturesDict({
+          "image": tfds.features.Image(
+              shape=(render.SIZE, render.SIZE, 3), dtype=np.uint8),
+          "label": tfds.features.ClassLabel(num_classes=num_classes),
+          "index": np.int64,
+      }),
+      supervised_keys=("image", "label"),
+      disable_shuffling=True,  # record position == index
+      **kwargs)
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for `shapes32` (see the module docstring)."""
 
@@ -111,19 +128,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     super().__init__(file_format=file_format or "array_record", **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(
-                shape=(render.SIZE, render.SIZE, 3), dtype=np.uint8),
-            "label": tfds.features.ClassLabel(
-                num_classes=self.builder_config.num_classes),
-            "index": np.int64,
-        }),
-        supervised_keys=("image", "label"),
-        disable_shuffling=True,  # record position == index
-    )
+    return image_info(self, self.builder_config.num_classes, __doc__)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # Nothing to download.

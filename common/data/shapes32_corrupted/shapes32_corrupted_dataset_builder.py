@@ -69,18 +69,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     super().__init__(file_format=file_format or "array_record", **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=__doc__,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(32, 32, 3), dtype=np.uint8),
-            "label": tfds.features.ClassLabel(num_classes=10),
-            "index": np.int64,
-        }),
-        supervised_keys=("image", "label"),
-        homepage="https://github.com/hendrycks/robustness",
-        disable_shuffling=True,  # record position == index
-    )
+    return shapes32.image_info(
+        self, 10, __doc__, homepage="https://github.com/hendrycks/robustness")
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # Nothing to download.
