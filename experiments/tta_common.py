@@ -58,8 +58,8 @@ def shapes32_c(c):
   """Switches a `digits_c_base` config to the harder `shapes32` stand-in.
 
   Source model: the same small CNN (8/16/32) trained per seed with the
-  supervised protocol (SGD 0.1 Nesterov, cosine, 8 epochs, random crops
-  and flips) on the first 3,000 `shapes32/c10` training images (the data
+  supervised protocol (SGD 0.1 Nesterov, cosine, 8 epochs, flips, no
+  crops) on the first 3,000 `shapes32/c10` training images (the data
   and epochs of the `shapes32` calibration in experiments/ps_kd); adapted on
   `shapes32_corrupted` severity-5 streams of 1,000 images per corruption
   at batch 50 (20 steps per corruption, 300 per pass over the 15
@@ -67,7 +67,7 @@ def shapes32_c(c):
   the first 2,000 clean test images.
   """
   c.data.update(name="shapes32/c10", train_split=SHAPES32_TRAIN_SPLIT,
-                crop_padding=4, flip=True, mean=(0.5, 0.5, 0.5),
+                crop_padding=0, flip=True, mean=(0.5, 0.5, 0.5),
                 std=(0.25, 0.25, 0.25))
   c.train.update(num_epochs=SHAPES32_EPOCHS, eval_batch_size=1000)
   c.adapt.update(stream="shapes32_corrupted", split="test[:1000]",
