@@ -1,9 +1,9 @@
 """TFDS builder `shapes32`: procedural 32x32 RGB shape classification.
 
-A CIFAR-sized stand-in that, unlike the embedded digits, leaves a small CNN
-trained for a few CPU minutes with clearly non-zero error and
-over-confident under cross-entropy (the regime of calibration,
-distillation and test-time-adaptation papers). Images are rendered by
+A CIFAR-sized stand-in for the embedded digits, meant to leave a small CNN
+with clearly non-zero error (digits: 0.5 %) and enough test images for
+error differences of a tenth of a point to be visible (10,000, against
+digits' 360). Images are rendered by
 `common.data.shapes32.render` (one textured shape over a textured
 background, clutter, occlusion, noise; see there), deterministically from
 fixed per-split seeds, so every build is identical and nothing is
@@ -19,9 +19,15 @@ Configs (`shapes32/<config>`), all at difficulty `DIFFICULTY`:
 Labels are balanced within every chunk of 1,000 images. The corrupted test
 streams are `shapes32_corrupted` (see there).
 
-Calibration (small CNN 16/32/64, cross-entropy, the `shapes32` variant of
-`experiments/ps_kd`): see `experiments/ps_kd/README.md` for the measured
-error and ECE and the command.
+Calibration. `DIFFICULTY` is 0 (no rotation, the least clutter and
+occlusion, the clearest hue cue): the setting a small CNN (8/16/32) can
+learn in a few CPU minutes. Measured with `regjax run ps_kd
+--config=experiments/ps_kd/config.py:shapes32 --arms=CE,PS-KD
+--seeds=0,1,2` (3,000 training images, 368 SGD steps): cross-entropy
+43.1 +- 10.3 % test error, ECE-15 24.5 +- 3.9 %, NLL 1.55; the model
+under-fits at that budget (see experiments/ps_kd/README.md). Harder
+settings (difficulty > 0: rotation, more clutter, occlusion, noise, a
+weaker hue cue) need longer training than a CPU study affords.
 """
 
 from __future__ import annotations
