@@ -17,23 +17,27 @@ Fisher from clean in-distribution images with pseudo-labels, computed once
 before adaptation (`main.py`): F = mean over batches of (grad of the mean
 cross-entropy to argmax labels)^2, theta_0 the parameters at that time.
 
-Saving backward compute (the method's point, "fewer backward passes"): the
-official default back-propagates the masked loss through the whole batch
-("implementation version 1"); its commented "version 2" forwards and
-back-propagates only the selected samples again. We do both, chosen per
-batch inside `jit` by `lax.switch` over static capacities: with n selected
-samples and the smallest capacity K >= n from `capacity_buckets` (fractions
-of the batch), the K-row sub-batch (the n selected samples, then the
-unselected ones of lowest entropy as BatchNorm-statistics fillers with loss
-weight 0) is forwarded and back-propagated again (version 2; its BatchNorm
-statistics are the sub-batch's); when n exceeds every capacity the backward
-pass reuses the first forward (`jax.vjp`, version 1, exact official
-semantics); when n = 0 nothing is back-propagated. `backward_samples` counts
-n (the paper's count), `backward_rows` the rows actually back-propagated.
+Backward compute. The default (`capacity_buckets=()`) is the official
+semantics ("implementation version 1" of `forward_and_adapt_eata`): the
+masked, re-weighted loss is back-propagated through the forward of the
+whole batch, so BatchNorm statistics (and so the gradient) are the full
+batch's; nothing is back-propagated when no sample is selected. Opt-in
+(`capacity_buckets`, fractions of the batch): the official code's
+commented "version 2", which forwards and back-propagates only the
+selected samples again, made jit-friendly by static capacities: with n
+selected samples and the smallest capacity K >= n, the K-row sub-batch
+(the n selected samples, then the unselected ones of lowest entropy as
+BatchNorm-statistics fillers with loss weight 0) is re-forwarded and
+back-propagated; when n exceeds every capacity the full-batch backward is
+used. This is NOT EATA's update: the sub-batch's BatchNorm statistics
+differ from the batch's, so the gradient does too (experiments/eata
+README states by how much). `backward_samples` counts n (the paper's
+count), `backward_rows` the rows actually back-propagated.
 
 Method v2: `apply` is the definition above (version 1, one forward); the
-`value_and_grad` hook computes its gradient with the capacity buckets
-(version 2 on sub-batches); `init` computes the Fisher from the clean
+`value_and_grad` hook computes its gradient (the first forward's vjp, or
+the opt-in sub-batches) and skips the backward when nothing is selected;
+`init` computes the Fisher from the clean
 batches the TTA protocol hands over (`InitContext.extras`); the step is
 skipped (`StepAux.apply_update`) when nothing is selected.
 """
@@ -211,10 +215,11 @@ def make_apply(select_fn: Callable = select):
 
 def make_value_and_grad(buckets: tuple[float, ...],
                         select_fn: Callable = select):
-  """EATA's gradient with sub-batch capacities `buckets` (fractions < 1).
+  """EATA's gradient; `buckets` (fractions < 1) opt into sub-batches.
 
   Chosen per batch by `lax.switch`: nothing (n = 0), the K-row sub-batch
-  re-forwarded (version 2) or the first forward's vjp (version 1).
+  re-forwarded (version 2, only with `buckets`) or the first forward's vjp
+  (version 1, the official semantics).
   """
   def value_and_grad(hp, ctx, params, method_state, batch, rng, loss_fn):
     del batch, rng, loss_fn
@@ -271,8 +276,8 @@ def make(config: dict[str, Any], select_fn: Callable | None = None
   """EATA from its config section; `select_fn` forks the selection rule
   (`select`'s signature and outputs), e.g. notebooks/eata_selection."""
   select_fn = select_fn or select
-  buckets = tuple(float(f) for f in config.get("capacity_buckets",
-                                               (0.25, 0.5, 0.75)))
+  # () = the official full-batch backward; fractions opt into version 2.
+  buckets = tuple(float(f) for f in config.get("capacity_buckets", ()))
   bad = [f for f in buckets if not 0 < f < 1]
   if bad:
     raise ValueError(f"eata.capacity_buckets={buckets}: fractions of the "

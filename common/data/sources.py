@@ -22,6 +22,8 @@ from common.data import digits
 from common.data import digits_corrupted
 from common.data import dsprites_gen
 from common.data import image_ops
+from common.data import shapes32
+from common.data import shapes32_corrupted
 from common.data import subsets
 from common.data.text import arithmetic
 from common.data.text import stdlib_corpus
@@ -39,6 +41,8 @@ IN_REPO_BUILDERS: dict[str, type[tfds.core.DatasetBuilder]] = {
     "dsprites_gen": dsprites_gen.Builder,
     "python_stdlib": stdlib_corpus.PythonStdlib,
     "arithmetic": arithmetic.Arithmetic,
+    "shapes32": shapes32.Builder,
+    "shapes32_corrupted": shapes32_corrupted.Builder,
 }
 
 # Splits whose decoded images fit under this many bytes are read into memory

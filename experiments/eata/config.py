@@ -15,6 +15,10 @@ Variants (`--config=experiments/eata/config.py:<variant>`):
             SGD 2.5e-4 momentum 0.9, batch 64, E0 0.4 ln 1000, d_margin
             0.05, fisher_alpha 2000, Fisher from 2000 clean validation
             images (EATA main.py).
+  shapes32_c  CPU: the same on the procedural shapes32 stand-in
+            (tta_common.shapes32_c): source small CNN on 3,000 shapes32/c10
+            images, shapes32_corrupted severity-5 streams of 1,000 images
+            per corruption at batch 50 (300 steps per pass).
 
 Example:
   regjax run eata --config=experiments/eata/config.py:digits_c --seeds=0,1,2
@@ -25,7 +29,7 @@ Example:
 
 from experiments import tta_common
 
-VARIANTS = ("digits_c", "cifar10_c", "imagenet_c")
+VARIANTS = ("digits_c", "shapes32_c", "cifar10_c", "imagenet_c")
 
 # DequanWang/tent README (commit 0087ada), CIFAR-10-C severity 5,
 # WRN-28-10 RobustBench Standard, reset per corruption, mean error (%).
@@ -38,23 +42,29 @@ def get_config(variant: str = "digits_c"):
   if variant not in VARIANTS:
     raise ValueError(f"unknown eata variant {variant!r}; allowed: {VARIANTS}")
   c = tta_common.digits_c_base("eata")
-  if variant != "digits_c":
+  if variant == "shapes32_c":
+    tta_common.shapes32_c(c)
+  elif variant != "digits_c":
     tta_common.full_scale(c, variant)
   c.adapt.method = "eata"
   # Tent's per-corruption-reset table and the continual sequence.
   c.adapt.protocols = ("reset", "continual")
   # CIFAR-10 settings of the UniEnt re-implementation (Adam 1e-3,
   # E0 = 0.4 ln C, d_margin 0.4, fisher_alpha 1; see third_party_configs).
-  # capacity_buckets: sub-batch sizes of the bucketed backward (fractions
-  # of the batch; algos/tta/eata.py).
+  # capacity_buckets=(): the official full-batch backward (EATA's update);
+  # fractions of the batch opt into the re-forwarded sub-batch
+  # (algos/tta/eata.py; arm eata_compact).
   c.tta.eata = dict(e_margin_factor=0.4, d_margin=0.4, fisher_alpha=1.0,
                     reweight=1.0, ma_momentum=0.9,
-                    capacity_buckets=(0.25, 0.5, 0.75))
+                    capacity_buckets=())
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",
       tent="adapt.method=tent",
       eta="adapt.method=eata,tta.eata.fisher_alpha=0.0",
       eata="adapt.method=eata",
+      # Opt-in compacted backward (not EATA's update: sub-batch BatchNorm
+      # statistics): re-forward a half-batch when at most half is selected.
+      eata_compact="adapt.method=eata,tta.eata.capacity_buckets=0.5",
       # The official ImageNet anchor strength: does a strong Fisher anchor
       # buy the clean-error claim that alpha = 1 does not?
       eata_alpha2000="adapt.method=eata,tta.eata.fisher_alpha=2000.0")

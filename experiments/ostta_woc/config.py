@@ -11,6 +11,11 @@ Variants (`--config=experiments/ostta_woc/config.py:<variant>`):
             substitute for the paper's CIFAR-10-C + SVHN-C setting). The 15
             corruptions stream `adapt.rounds` times without reset
             (long-term); the error is over known-class samples.
+  shapes32_c  CPU: the same on the procedural shapes32 stand-in
+            (tta_common.shapes32_c): source small CNN on 3,000 shapes32/c10
+            images, shapes32_corrupted severity-5 streams of 1,000 images
+            per corruption at batch 50 (300 steps per pass).
+            3 rounds instead of 10.
 
 Example:
   regjax run ostta_woc --config=experiments/ostta_woc/config.py:digits_c \
@@ -19,7 +24,7 @@ Example:
 
 from experiments import tta_common
 
-VARIANTS = ("digits_c",)
+VARIANTS = ("digits_c", "shapes32_c")
 
 
 def get_config(variant: str = "digits_c"):
@@ -27,10 +32,15 @@ def get_config(variant: str = "digits_c"):
     raise ValueError(f"unknown ostta_woc variant {variant!r}; allowed: "
                      f"{VARIANTS}")
   c = tta_common.digits_c_base("ostta_woc")
+  if variant == "shapes32_c":
+    tta_common.shapes32_c(c)
   c.data.classes = (0, 1, 2, 3, 4, 5)
   c.adapt.method = "ostta"
   c.adapt.protocols = ("openset",)
   c.adapt.rounds = 10
+  if variant == "shapes32_c":
+    # 300 steps a round: 3 rounds (900 steps) fit the CPU budget.
+    c.adapt.rounds = 3
   c.tta.ostta = dict(diversity_weight=0.0, select=1.0)
   c.study.arms = dict(
       source="adapt.method=source", bn_adapt="adapt.method=bn_adapt",

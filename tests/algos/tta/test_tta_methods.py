@@ -115,6 +115,63 @@ def test_eata_selection_weights_and_moving_average_by_hand():
                              rtol=1e-4)
 
 
+def _np_eata_walk(params, xs, e0, d_margin, lr=0.5):
+  """Official EATA (version 1) in float64 numpy: per batch, selection by
+  entropy and by cosine to the moving average, the masked re-weighted
+  entropy back-propagated through the whole batch (finite differences),
+  an SGD step only when something is selected."""
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+  ma, counts = None, []
+  for x in xs:
+    logits = tiny.np_forward(p, x)
+    ent, prob = tiny.np_entropy(logits), tiny.np_softmax(logits)
+    sel = ent < e0
+    if ma is not None:
+      cos = prob @ ma / np.maximum(
+          np.linalg.norm(prob, axis=-1) * np.linalg.norm(ma), 1e-8)
+      sel &= np.abs(cos) < d_margin
+    counts.append(int(sel.sum()))
+    if not sel.any():
+      continue
+    mean = prob[sel].mean(0)
+    ma = mean if ma is None else 0.9 * ma + 0.1 * mean
+    w = np.where(sel, np.exp(e0 - ent), 0.0)
+    loss = lambda q, x=x, w=w, n=sel.sum(): (
+        w * tiny.np_entropy(tiny.np_forward(q, x))).sum() / n
+    grad = tiny.np_bn_grad(loss, p)
+    for k in ("scale", "bias"):
+      p["bn"][k] = p["bn"][k] - lr * grad[k]
+  return p, counts
+
+
+def test_eata_default_is_the_official_full_batch_backward():
+  """Without `capacity_buckets` (the default) six steps equal the official
+  update (the masked loss back-propagated through the full batch), also on
+  batches with few samples selected, where the opt-in sub-batch backward
+  (its own BatchNorm statistics) gives other parameters."""
+  _, params, _ = tiny.variables()
+  xs = tiny.stream(6, 8, seed=11)
+  ent = tiny.np_entropy(tiny.np_forward(params, xs[0]))
+  e0 = float(np.mean(np.sort(ent)[2:4]))   # 3 of 8 pass on batch 1
+  cfg = dict(EATA_CFG, e_margin_factor=e0 / math.log(3), d_margin=0.995)
+  del cfg["capacity_buckets"]
+  expect, counts = _np_eata_walk(params, xs, e0, 0.995)
+  assert 0 < min(counts) and max(counts) <= 4, counts  # compact: sub-batch
+  official = tiny.build("eata", cfg)
+  compact = tiny.build("eata", dict(cfg, capacity_buckets=(0.25, 0.5)))
+  s_off, _, m_off = tiny.walk(official, official.fresh(0), xs)
+  s_cmp, _, _ = tiny.walk(compact, compact.fresh(0), xs)
+  np.testing.assert_array_equal(m_off["method/backward_samples"], counts)
+  np.testing.assert_array_equal(m_off["method/backward_rows"],
+                                [8 if c else 0 for c in counts])
+  for k in ("scale", "bias"):
+    np.testing.assert_allclose(s_off.params["bn"][k], expect["bn"][k],
+                               rtol=1e-4, atol=1e-6)
+  moved = np.abs(s_off.params["bn"]["scale"] - params["bn"]["scale"]).max()
+  off_by = np.abs(s_cmp.params["bn"]["scale"] - expect["bn"]["scale"]).max()
+  assert off_by > 0.05 * moved, (off_by, moved)
+
+
 def test_eata_bucketed_gradient_is_the_gradient_of_its_definition():
   """Above the largest capacity the `value_and_grad` hook's vjp equals
   `jax.grad` of `apply` (the definition); the loss values agree in every
