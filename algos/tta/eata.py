@@ -21,7 +21,9 @@ Backward compute. The default (`capacity_buckets=()`) is the official
 semantics ("implementation version 1" of `forward_and_adapt_eata`): the
 masked, re-weighted loss is back-propagated through the forward of the
 whole batch, so BatchNorm statistics (and so the gradient) are the full
-batch's; nothing is back-propagated when no sample is selected. Opt-in
+batch's; no update when no sample is selected (the backward is skipped
+by `lax.cond`, except on CPU where it runs anyway: see
+`make_value_and_grad`). Opt-in
 (`capacity_buckets`, fractions of the batch): the official code's
 commented "version 2", which forwards and back-propagates only the
 selected samples again, made jit-friendly by static capacities: with n
@@ -254,11 +256,19 @@ def make_value_and_grad(buckets: tuple[float, ...],
         return g, jnp.asarray(k, jnp.float32)
       return run
 
-    branches = [skip] + [sub_batch(k) for k in caps] + [full]
-    # 0 if n == 0; else 1 + number of capacities smaller than n.
-    index = jnp.where(n > 0, 1 + jnp.sum(jnp.asarray(caps) < n), 0) if caps \
-        else jnp.where(n > 0, 1, 0)
-    grads, rows = jax.lax.switch(index, branches)
+    if not caps and jax.default_backend() == "cpu":
+      # XLA:CPU runs convolution gradients inside a conditional (or any
+      # nested computation) far slower than at top level: the layout
+      # rewrite to its fast convolution kernels is not applied there
+      # (jax-ml/jax#12868; experiments/eata/README.md, Throughput). So on
+      # CPU the full-batch backward always runs (the update is still
+      # skipped when nothing is selected, via `apply_update`).
+      grads, rows = full()
+    else:
+      branches = [skip] + [sub_batch(k) for k in caps] + [full]
+      # 0 if n == 0; else 1 + number of capacities smaller than n.
+      index = jnp.where(n > 0, 1 + jnp.sum(jnp.asarray(caps) < n), 0)
+      grads, rows = jax.lax.switch(index, branches)
     # The Fisher term's gradient 2 * alpha * F * (theta - theta_0).
     grads = jax.tree.map(
         lambda g, p, f, a, m: g + 2.0 * hp["fisher_alpha"] * f * (p - a)
