@@ -62,6 +62,15 @@ STANDINS: dict[str, dict[str, Any]] = {
 }
 
 
+# Examples per split of the full-scale TFDS text datasets (the TFDS catalog
+# pages); a packed split has about examples / docs_per_row rows (exact row
+# counts need the data, and only the epoch length depends on them).
+TEXT_STANDINS: dict[str, dict[str, int]] = {
+    "lm1b": {"train": 30_301_028, "test": 306_688},
+    "c4": {"train": 364_868_892, "validation": 364_608},
+}
+
+
 # Packages some full-scale configs need that are not dependencies of the
 # repo: a config that needs a missing one is reported, not built.
 OPTIONAL_PACKAGES = ("brax", "mujoco")
@@ -88,21 +97,29 @@ class Report:
   shared: bool = False     # equal to a program compiled before
 
 
+def _train_split_size(d: mlc.ConfigDict, splits_of: dict[str, dict[str, int]],
+                      what: str, hint: str) -> tuple[str, int]:
+  """`(base name, examples in d.train_split)` from a stand-in table."""
+  name = d.name.split("/")[0]
+  if name not in splits_of:
+    raise ValueError(f"no stand-in for {what} {d.name!r}; compile_check "
+                     f"knows {sorted(splits_of)} ({hint})")
+  splits = splits_of[name]
+  if d.train_split not in splits:
+    raise ValueError(f"config.data.train_split={d.train_split!r}: the "
+                     f"stand-in of {name!r} has splits {sorted(splits)}")
+  return name, splits[d.train_split]
+
+
 def standin_source(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
                                                     int]:
   """`(example, num_train_examples, num_classes)` of a TFDS config from
   `STANDINS`, without reading data."""
   d = config.data
-  name = d.name.split("/")[0]
-  if name not in STANDINS:
-    raise ValueError(f"no stand-in for dataset {d.name!r}; compile_check "
-                     f"knows {sorted(STANDINS)} (add its shape, classes and "
-                     "split sizes to STANDINS)")
+  name, n = _train_split_size(
+      d, {k: v["splits"] for k, v in STANDINS.items()}, "dataset",
+      "add its shape, classes and split sizes to STANDINS")
   facts = STANDINS[name]
-  if d.train_split not in facts["splits"]:
-    raise ValueError(f"config.data.train_split={d.train_split!r}: the "
-                     f"stand-in of {name!r} has splits "
-                     f"{sorted(facts['splits'])}")
   h, w, c = facts["shape"]
   if d.image_size:
     h = w = d.image_size
@@ -111,7 +128,40 @@ def standin_source(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
                      "config.data.image_size")
   classes = len(d.classes) if d.classes else facts["classes"]
   example = {d.input_key: jax.ShapeDtypeStruct((1, h, w, c), np.uint8)}
-  return example, facts["splits"][d.train_split], classes
+  return example, n, classes
+
+
+def text_standin(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
+                                                  int]:
+  """`(example, num_train_rows, vocab_size)` of a TFDS text config from
+  `TEXT_STANDINS`, without reading data."""
+  from common.data import tokenizers  # pylint: disable=g-import-not-at-top
+  from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
+  d = config.data
+  _, examples = _train_split_size(d, TEXT_STANDINS, "text dataset",
+                                  "add its split sizes to TEXT_STANDINS")
+  kw = text_source.settings(d)
+  rows = -(-examples // kw["docs_per_row"])
+  if kw["max_train_rows"]:
+    rows = min(rows, kw["max_train_rows"])
+  vocab = tokenizers.get_tokenizer(kw["tokenizer"]).vocab_size
+  example = {d.input_key: jax.ShapeDtypeStruct((1, kw["seq_len"]),
+                                               np.int32)}
+  return example, rows, vocab
+
+
+def _text_batch_spec(seq_len: int, size: int,
+                     mesh: jax.sharding.Mesh) -> dict[str, Any]:
+  """The loader's global batch of `size` packed rows (common.data.text)."""
+  split = sharding_lib.batch_sharded(mesh)
+  spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype,
+                                                   sharding=split)
+  batch = {k: spec((size, seq_len), np.int32) for k in (
+      "tokens", "targets", "segment_ids", "positions", "target_bytes")}
+  batch.update(loss_mask=spec((size, seq_len), np.float32),
+               index=spec((size,), np.int32), epoch=spec((size,), np.int32),
+               mask=spec((size,), np.bool_))
+  return batch
 
 
 def _batch_spec(example: dict[str, Any], size: int,
@@ -160,6 +210,18 @@ def supervised_programs(config: mlc.ConfigDict) -> list[Program]:
         gen, config.train.eval_batch_size if gen.eval_examples
         else jax.device_count(), s.mesh)
     programs = _step_programs(s, "", {}, eval_batch)
+  elif config.data.source == "text":
+    example, n, vocab = (
+        text_standin(config)
+        if config.data.name.split("/")[0] in TEXT_STANDINS
+        else _opened(config))
+    s = build.build(config, build.run_info(config, n, vocab), example)
+    seq_len = example[config.data.input_key].shape[1]
+    eval_batch = _text_batch_spec(seq_len, config.train.eval_batch_size,
+                                  s.mesh)
+    programs = _step_programs(
+        s, "", _text_batch_spec(seq_len, config.train.batch_size, s.mesh),
+        eval_batch)
   else:
     example, n, classes = (
         standin_source(config) if config.data.name.split("/")[0] in STANDINS
@@ -226,8 +288,18 @@ def rl_programs(config: mlc.ConfigDict) -> list[Program]:
       runs, s.hp, temps, jnp.int32(0)))]
 
 
+def finetune_programs(config: mlc.ConfigDict) -> list[Program]:
+  """The pretraining run's steps, then the fine-tuning run's (the finetune
+  protocol trains both with the supervised loop)."""
+  from common.protocols import finetune  # pylint: disable=g-import-not-at-top
+  pre = supervised_programs(finetune.pretrain_config(config))
+  pre = [Program(f"pretrain_{p.name}", p.lower) for p in pre]
+  return pre + supervised_programs(config)
+
+
 PROGRAMS: dict[str, Callable[[mlc.ConfigDict], list[Program]]] = {
     "supervised": supervised_programs, "refine": supervised_programs,
+    "finetune": finetune_programs,
     "tta": tta_programs, "rl": rl_programs,
     # An analysis computes metrics with its own solver: no harness step.
     "analysis": lambda config: [],
