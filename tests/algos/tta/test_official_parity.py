@@ -122,8 +122,12 @@ def _assert_params(ours, model, names=None, rel_norm=None, atol=None):
       tol = PARAMS_TOL if atol is None else dict(PARAMS_TOL, atol=atol)
       np.testing.assert_allclose(got, want, err_msg=key, **tol)
     else:
-      err = np.linalg.norm(got - want) / np.linalg.norm(want)
-      assert err < rel_norm, (key, err)
+      # allclose in norm: rtol on the leaf's norm plus PARAMS_TOL's atol
+      # per element (leaves near 0, e.g. a fresh head bias).
+      err = np.linalg.norm(got - want)
+      bound = (rel_norm * np.linalg.norm(want)
+               + PARAMS_TOL["atol"] * np.sqrt(got.size))
+      assert err <= bound, (key, err, bound)
     checked += 1
   assert checked > 0
 
@@ -139,7 +143,10 @@ def test_tent_matches_the_official_code(official, pair):
     want = theirs(_torch(x)).detach().numpy()
     np.testing.assert_allclose(logits, want, **LOGITS_TOL)
   _, names = official.tent.collect_params(theirs.model)
-  _assert_params(state.params, theirs.model, set(names))
+  # Adam moves an element whose gradient is near 0 by up to lr either way
+  # on round-off alone (measured: 1 of 64 block2.layer.0.bn2.bias entries
+  # 1.4e-5 apart), so parameters are compared per leaf in norm.
+  _assert_params(state.params, theirs.model, set(names), rel_norm=1e-4)
 
 
 @pytest.mark.parametrize("with_fisher", [True, False])
@@ -243,6 +250,8 @@ def test_cotta_matches_the_official_code(official, pair, gate, monkeypatch):
     # All parameters train: measured with the gate open, 13 of the 4608
     # block1.layer.0.conv1 weights differ by up to 1.9e-5 after 4 steps
     # (the first block's gradient is the most round-off sensitive).
-    _assert_params(state.params, theirs.model, atol=3e-5)
+    # (and 8 of 432 conv1 weights up to 6.2e-5 on another run): round-off,
+    # so parameters are compared per leaf in norm.
+    _assert_params(state.params, theirs.model, rel_norm=1e-4)
     _assert_params(state.method_state["teacher"], theirs.model_ema,
-                   atol=3e-5)
+                   rel_norm=1e-4)
