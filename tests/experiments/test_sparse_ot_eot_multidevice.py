@@ -11,14 +11,13 @@ the final metrics must agree.
 
 from __future__ import annotations
 
-from concurrent import futures
 import textwrap
 
 import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.conftest import run_on_cpu_devices
+from tests.conftest import run_on_one_and_eight_devices
 
 pytestmark = pytest.mark.slow
 
@@ -70,14 +69,8 @@ _SCRIPT = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  script = _SCRIPT.format(root=REPO_ROOT)
-  # Both processes at once: compilation dominates, and CI has 2 cores.
-  with futures.ThreadPoolExecutor(2) as pool:
-    one, eight = pool.map(
-        lambda n: run_on_cpu_devices(script, n, str(tmp_path_factory.mktemp(
-            f"devices_{n}"))), (1, 8))
-  assert one["devices"] == 1 and eight["devices"] == 8
-  return one, eight
+  return run_on_one_and_eight_devices(_SCRIPT.format(root=REPO_ROOT),
+                                      tmp_path_factory)
 
 
 def test_moe_topk_one_and_eight_devices_agree(runs):
