@@ -7,10 +7,14 @@ Han, Moniz, Chawla, arXiv:2405.14745; the authors' notebooks
     Dense(hidden_node, kernel_initializer=he_normal) -> BatchNormalization()
     -> Activation("sigmoid") -> Dense(1, activation="sigmoid")
 
-with `hidden_node = 2`. Ours ends in a 2-logit Dense (p(class 1) =
-sigmoid(l1 - l0), the same function class as one sigmoid unit), so the
-harness's classification metrics and cross-entropy apply unchanged.
-BatchNorm uses Keras's defaults (momentum 0.99, epsilon 1e-3).
+with `hidden_node = 2`. With two classes ours ends, like it, in one unit
+`z` (Keras's `glorot_uniform` kernel, zero bias) and returns the logits
+`[0, z]`, so softmax(logits)[1] = sigmoid(z) is the Keras output exactly
+and the harness's classification metrics and cross-entropy (= BCE) apply
+unchanged. The initial spread of sigmoid(z) matters for AnyLoss: an
+example whose p is far from 0.5 gets almost no gradient through the
+amplified sigmoid (L = 73). BatchNorm uses Keras's defaults (momentum
+0.99, epsilon 1e-3). Other class counts end in a plain Dense(C).
 """
 
 from __future__ import annotations
@@ -47,5 +51,11 @@ class AnyLossMLP(nn.Module):
     h = nn.BatchNorm(use_running_average=not train, momentum=0.99,
                      epsilon=1e-3, dtype=self.dtype, name="bn0")(h)
     h = nn.sigmoid(h)
-    logits = nn.Dense(self.num_classes, dtype=self.dtype, name="head")(h)
+    if self.num_classes == 2:
+      z = nn.Dense(1, dtype=self.dtype,
+                   kernel_init=nn.initializers.glorot_uniform(),
+                   name="head")(h)
+      logits = jnp.concatenate([jnp.zeros_like(z), z], axis=-1)
+    else:
+      logits = nn.Dense(self.num_classes, dtype=self.dtype, name="head")(h)
     return {"logits": logits.astype(jnp.float32), "features": h}
