@@ -91,6 +91,7 @@ def get_config(variant: str = "generated") -> mlc.ConfigDict:
   c.study.paper_source = (
       "doheonhan/anyloss README, 'Performance with different L on 4 "
       "Datasets', L=73 (SLP/MLP not stated)")
+  c.study.artifacts = "experiments.anyloss.per_fold:artifacts"
   c.study.name = variant
   c.smoke.enabled = True
   return c
