@@ -49,10 +49,12 @@ def markdown(runs: Mapping[str, Mapping[int, Mapping[str, float]]]) -> str:
 
 
 def artifacts(configs: Any, workdir: str,
-              runs: Mapping[str, Mapping[int, Mapping[str, float]]]
-              ) -> dict[str, str]:
+              runs: Mapping[str, Mapping[int, Any]]) -> dict[str, str]:
+  """Writes `per_fold.md` from the study's runs (arm -> seed -> RunResult)."""
   del configs
+  finals = {arm: {seed: run.final for seed, run in by_seed.items()}
+            for arm, by_seed in runs.items()}
   path = os.path.join(workdir, "per_fold.md")
   with open(path, "w", encoding="utf-8") as f:
-    f.write(markdown(runs))
+    f.write(markdown(finals))
   return {"per_fold": path}
