@@ -31,6 +31,7 @@ def _cases():
       yield scores, labels, mask
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 @pytest.mark.parametrize("scores,labels,mask", list(_cases()))
 def test_matches_sklearn(scores, labels, mask):
   c = scores.shape[1]
