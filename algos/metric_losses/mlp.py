@@ -44,7 +44,7 @@ class AnyLossMLP(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> dict[str, jax.Array]:
-    """`x` `[b, d]` features -> {"logits" `[b, C]`, "features" `[b, hidden]`}."""
+    """`x` `[b, d]` -> {"logits" `[b, C]`, "features" `[b, hidden]`}."""
     h = jnp.reshape(x, (x.shape[0], -1)).astype(self.dtype)
     h = nn.Dense(self.hidden, dtype=self.dtype,
                  kernel_init=nn.initializers.he_normal(), name="dense0")(h)
