@@ -36,9 +36,9 @@ def get_evaluator(name: str) -> Evaluator:
   return EVALUATORS.get(name)
 
 
-@register_evaluator("classification")
-def classification(setup: Any, state: Any) -> dict[str, float]:
-  """Error, top-5, NLL, ECE, AURC... of `state` on the whole eval split."""
+def eval_arrays(setup: Any, state: Any
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Host `(logits [n, C], labels [n], mask [n])` of the whole eval split."""
   logits, labels, masks = [], [], []
   for batch in setup.eval_batches():
     out = setup.eval_step(state, batch, setup.hparams)
@@ -46,8 +46,14 @@ def classification(setup: Any, state: Any) -> dict[str, float]:
     labels.append(sharding_lib.gather_to_host(batch["label"]))
     masks.append(sharding_lib.gather_to_host(batch["mask"]) if "mask" in batch
                  else np.ones(len(labels[-1]), bool))
-  return metrics_lib.classification_metrics(
-      np.concatenate(logits), np.concatenate(labels), np.concatenate(masks))
+  return (np.concatenate(logits), np.concatenate(labels),
+          np.concatenate(masks))
+
+
+@register_evaluator("classification")
+def classification(setup: Any, state: Any) -> dict[str, float]:
+  """Error, top-5, NLL, ECE, AURC... of `state` on the whole eval split."""
+  return metrics_lib.classification_metrics(*eval_arrays(setup, state))
 
 
 @register_evaluator("none")
