@@ -21,6 +21,8 @@ Variants:
          notebook's mini-batch pair with and without BatchNorm
          (xi = 0.2, 65% train, batch 64).
   phase  corruption xi x weight decay grid (coarse: 3 x 3), 500 steps.
+  long   the phase grid's xi = 0.5 cells with weight decay, 2000 steps
+         (the official phase scripts' length).
 
 Example:
   regjax run grok_corrupted --seeds=0,1
@@ -31,7 +33,7 @@ import ml_collections as mlc
 
 from common.protocols import supervised
 
-VARIANTS = ("main", "phase")
+VARIANTS = ("main", "phase", "long")
 P = 97
 PHASE_XI = (0.2, 0.5, 0.8)
 PHASE_WD = (0.0, 5.0, 15.0)
@@ -128,17 +130,19 @@ def get_config(variant: str = "main") -> mlc.ConfigDict:
         "bs64 BatchNorm": minibatch + ",model.kwargs.norm=batch",
     }
     c.study.paper = PAPER
-    c.study.plots = ("corrupted_train_acc", "test_acc", "ipr_mean")
     c.study.artifacts = "experiments.grok_corrupted.figures:artifacts"
   else:
-    c.train.steps = 500
+    c.train.steps = 500 if variant == "phase" else 2000
     c.smoke.enabled = False   # the same data, model and step as main
     c.study.seeds = (0,)
     c.study.arms = {phase_arm(xi, wd): (f"data.kwargs.corruption={xi},"
                                          f"optim.weight_decay={wd}")
-                    for xi in PHASE_XI for wd in PHASE_WD}
+                    for xi in PHASE_XI for wd in PHASE_WD
+                    if variant == "phase" or (xi == 0.5 and wd > 0)}
     c.study.metrics = ("corrupted_train_acc", "corrupted_true_acc",
                        "test_acc", "ipr_high_frac")
     c.study.paper_source = ""
-    c.study.artifacts = "experiments.grok_corrupted.figures:phase_diagram"
+    c.study.artifacts = ("experiments.grok_corrupted.figures:phase_diagram"
+                         if variant == "phase" else
+                         "experiments.grok_corrupted.figures:step_curves")
   return c

@@ -4,7 +4,10 @@
   every arm and, for the weight-decay-free arm (the paper's coexistence
   phase), accuracies against the fraction of neurons pruned from the lowest
   IPR, from the highest, and in random order (the official notebook's
-  "Pruning" figure); `pruning.json` holds the curves.
+  "Pruning" figure); `pruning.json` holds the curves, `pruning.md` a table
+  of them at every 10% of the neurons.
+* `artifacts` also writes `curves.png`: accuracies and mean IPR against
+  the optimizer step for every arm (first seed), as the notebook's curves.
 * `phase_diagram` (phase study): `phase_diagram.png`, corrupted-train
   accuracy (memorisation), test accuracy and the share of high-IPR neurons
   over corruption fraction x weight decay.
@@ -55,9 +58,45 @@ def pruning_curves(cfg, setup, state, step: int = 10) -> dict[str, Any]:
   return out
 
 
+def pruning_table(curves: dict[str, Any], arm: str, seed: int) -> str:
+  """Markdown: accuracies (%) after pruning 0, 10, ..., 100% of the neurons
+  in each order (corrupted train vs corrupted label / clean train / test)."""
+  lines = [f"Pruning the neurons of arm {arm!r} (seed {seed}), accuracies % "
+           "as corrupted train vs corrupted label / clean train / test.", "",
+           "| pruned | " + " | ".join(grok_ipr.ORDERS) + " |",
+           "|---|" + "---|" * len(grok_ipr.ORDERS)]
+  fractions = np.asarray(curves["fraction"])
+  for target in np.linspace(0, 1, 11):
+    i = int(np.argmin(np.abs(fractions - target)))
+    cells = [" / ".join(f"{curves[o][k][i]:.1f}" for k, _ in CURVES)
+             for o in grok_ipr.ORDERS]
+    lines.append(f"| {100 * fractions[i]:.0f}% | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def plot_steps(runs: dict[str, dict[int, Any]], path: str) -> None:
+  """Eval metrics of each arm's first seed against the optimizer step."""
+  keys = (("train_acc", "train acc vs its labels (%)"),
+          ("corrupted_train_acc", "corrupted train vs corrupted label (%)"),
+          ("test_acc", "test acc (%)"), ("ipr_mean", "mean neuron IPR"))
+  fig, axes = plt.subplots(1, len(keys), figsize=(18, 3.6))
+  for arm, by_seed in runs.items():
+    history = [r for r in by_seed[sorted(by_seed)[0]].history
+               if "test_acc" in r]
+    steps = [r["step"] for r in history]
+    for ax, (key, label) in zip(axes, keys):
+      ax.plot(steps, [r[key] for r in history], label=arm)
+      ax.set(xlabel="step", ylabel=label, xscale="log")
+  axes[0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   import jax  # pylint: disable=g-import-not-at-top
+  plot_steps(runs, os.path.join(workdir, "curves.png"))
   fig, axes = plt.subplots(1, 4, figsize=(19, 4))
   bins = np.linspace(0, 1, 41)
   for arm, by_seed in runs.items():
@@ -68,13 +107,16 @@ def artifacts(configs: dict[str, Any], workdir: str,
   axes[0].set(xlabel="neuron IPR (final)", ylabel="# neurons", yscale="log",
               title="IPR of the neurons")
   axes[0].legend(fontsize=7)
-  paths = {}
+  paths = {"curves": os.path.join(workdir, "curves.png")}
   if PRUNE_ARM in runs:
     cfg, setup, state = _restore(configs, PRUNE_ARM, runs[PRUNE_ARM])
     curves = pruning_curves(cfg, setup, state)
     paths["pruning"] = os.path.join(workdir, "pruning.json")
     with open(paths["pruning"], "w", encoding="utf-8") as f:
       json.dump(curves, f)
+    paths["pruning_table"] = os.path.join(workdir, "pruning.md")
+    with open(paths["pruning_table"], "w", encoding="utf-8") as f:
+      f.write(pruning_table(curves, PRUNE_ARM, cfg.seed))
     xi = cfg.data.kwargs.corruption
     for ax, order, title in zip(axes[1:], grok_ipr.ORDERS,
                                 ("pruned from the lowest IPR",
@@ -92,6 +134,15 @@ def artifacts(configs: dict[str, Any], workdir: str,
   fig.savefig(paths["figure"], dpi=110)
   plt.close(fig)
   return paths
+
+
+def step_curves(configs: dict[str, Any], workdir: str,
+                runs: dict[str, dict[int, Any]]) -> dict[str, str]:
+  """`curves.png` only (the long runs)."""
+  del configs
+  path = os.path.join(workdir, "curves.png")
+  plot_steps(runs, path)
+  return {"curves": path}
 
 
 def phase_diagram(configs: dict[str, Any], workdir: str,
