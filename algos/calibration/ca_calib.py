@@ -32,6 +32,11 @@ Differences from the official code, on purpose:
 * The official calibrator also holds a correctness head (`embed_layer2`,
   `correctness_layer`) and a scalar `temperature`; neither enters the loss
   or the calibrated logits, so they are left out.
+* `t_bias` (default 0: the official init) is added to the temperature
+  layer's initial bias. With torch's init the first temperatures are
+  about 0 +- 0.3, so often clipped to 0.1 for every row, where the clip
+  passes no gradient and the calibrator never moves (seen on digits);
+  `t_bias=1` starts it near T = 1.
 * A mini-batch in which every prediction is right (or every one wrong)
   gives the official weights a zero sum (0/0, NaN in PyTorch); here its
   loss is 0 (no update), which only matters for very accurate models.
@@ -53,9 +58,10 @@ from common.core import method as method_lib
 FORMS = ("squared", "bce")
 DEFAULTS = dict(top_k=4, hidden=5, t_min=0.1, t_max=10.0, balance=1.0,
                 form="squared", rotation_deg=15.0, jitter=0.4, hue=0.1,
-                image_key="image")
+                t_bias=0.0, image_key="image")
 # Traced numbers (a sweep never recompiles); the rest is structure.
 _TRACED = ("t_min", "t_max", "balance", "rotation_deg", "jitter", "hue")
+# `t_bias` is read by `init` only.
 # Colour-jitter draws at evaluation: a fixed key, so a test image's
 # transformed copies do not depend on the training run.
 _EVAL_KEY = 20240419
@@ -79,11 +85,15 @@ def consistency_features(view_logits: jax.Array, top_k: int) -> jax.Array:
   return jnp.concatenate(list(gathered), axis=-1)
 
 
-def init_calibrator(rng: jax.Array, in_dim: int, hidden: int) -> dict:
-  """The calibrator MLP with torch's default Linear init."""
+def init_calibrator(rng: jax.Array, in_dim: int, hidden: int,
+                    t_bias: float = 0.0) -> dict:
+  """The calibrator MLP with torch's default Linear init (`t_bias` added
+  to the temperature layer's bias)."""
   k1, k2 = jax.random.split(rng)
+  temperature = frozen.torch_linear_init(k2, hidden, 1)
+  temperature["bias"] = temperature["bias"] + t_bias
   return {"embed": frozen.torch_linear_init(k1, in_dim, hidden),
-          "temperature": frozen.torch_linear_init(k2, hidden, 1)}
+          "temperature": temperature}
 
 
 def sample_temperature(params: dict, feats: jax.Array, t_min: jax.Array,
@@ -176,7 +186,7 @@ def make(config: dict) -> method_lib.Method:
   def init(rng, ctx):
     views = len(views_lib.VIEWS) - 1
     return frozen.init_frozen(ctx, init_calibrator(
-        rng, views * cfg["top_k"], cfg["hidden"]))
+        rng, views * cfg["top_k"], cfg["hidden"], float(cfg["t_bias"])))
 
   def apply(hp, ctx, params, method_state, batch, rng):
     logits, raw, t = _calibrate(hp, ctx, params, method_state, batch, rng,
