@@ -77,6 +77,22 @@ def _classifier(split: str, epochs: int, batch: int) -> tuple[str, ...]:
           f"train.num_epochs={epochs}")
 
 
+def _cpu(c, shifted: str, dataset: str, calibration_split: str,
+         test_split: str, classifier: tuple[str, ...], *, batch: int,
+         epochs: int, eval_batch: int) -> None:
+  """A CPU variant: the classifier's recipe, the calibration and test
+  splits of `dataset`, and the severity-5 corruptions of `shifted`."""
+  c.data.update(name=dataset, train_split=calibration_split,
+                eval_split=test_split)
+  c.eval.shift.datasets = _severity5(shifted)
+  c.pretrain.overrides = classifier
+  c.train.update(batch_size=batch, num_epochs=epochs,
+                 eval_batch_size=eval_batch, log_every_steps=50,
+                 eval_every_epochs=0, checkpoint_every_steps=10000,
+                 tensorboard=False)
+  c.study.seeds = (0, 1, 2)
+
+
 def get_config(variant: str = "digits"):
   if variant not in VARIANTS:
     raise ValueError(f"unknown variant {variant!r}; allowed: {VARIANTS}")
@@ -108,25 +124,15 @@ def get_config(variant: str = "digits"):
       "text not reachable; the official README has none)")
 
   if variant == "digits":
-    c.data.update(name="digits_corrupted/clean", train_split="train[1000:]",
-                  eval_split="test")
-    c.eval.shift.datasets = _severity5("digits_corrupted")
-    c.pretrain.overrides = _classifier("train[:1000]", 20, 64)
     # 437 calibration images: batch 144 (3 steps an epoch), 40 epochs.
-    c.train.update(batch_size=144, num_epochs=40, eval_batch_size=360,
-                   log_every_steps=50, eval_every_epochs=0,
-                   checkpoint_every_steps=10000, tensorboard=False)
-    c.study.seeds = (0, 1, 2)
+    _cpu(c, "digits_corrupted", "digits_corrupted/clean", "train[1000:]",
+         "test", _classifier("train[:1000]", 20, 64), batch=144, epochs=40,
+         eval_batch=360)
     c.smoke.update(enabled=True, steps=2)
   elif variant == "shapes32":
-    c.data.update(name="shapes32/c10", train_split="test[2000:6000]",
-                  eval_split="test[:2000]")
-    c.eval.shift.datasets = _severity5("shapes32_corrupted")
-    c.pretrain.overrides = _classifier("train[:3000]", 8, 64)
-    c.train.update(batch_size=400, num_epochs=30, eval_batch_size=1000,
-                   log_every_steps=50, eval_every_epochs=0,
-                   checkpoint_every_steps=10000, tensorboard=False)
-    c.study.seeds = (0, 1, 2)
+    _cpu(c, "shapes32_corrupted", "shapes32/c10", "test[2000:6000]",
+         "test[:2000]", _classifier("train[:3000]", 8, 64), batch=400,
+         epochs=30, eval_batch=1000)
   else:
     c.data.update(name="imagenet2012", train_split="validation",
                   eval_split="validation", image_size=224,
