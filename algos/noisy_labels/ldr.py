@@ -154,7 +154,9 @@ def make_loss(loss_name: str, logit_norm: str = "official"):
 
   def loss(hp, method_state, outputs, batch, params, rng):
     del params, rng
-    logits = normalize_logits(outputs["logits"].astype(jnp.float32), norm)
+    logits = outputs["logits"]   # float32 at least (float64 stays)
+    logits = normalize_logits(
+        logits.astype(jnp.promote_types(logits.dtype, jnp.float32)), norm)
     labels, mask = batch["label"], batch["mask"]
     metrics = {}
     if loss_name == "aldr_kl":
