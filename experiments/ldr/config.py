@@ -41,14 +41,19 @@ NOISES = {
     "inst20": ("instance", 0.2, ""),
     "inst40": ("instance", 0.4, ""),
 }
-# label -> loss_name of algos/noisy_labels/ldr.py. Settings are the
-# official ones where it fixes them (LDR/ALDR: lambda 10, margin 0.1,
+# label -> method.ldr overrides (algos/noisy_labels/ldr.py). Settings are
+# the official ones where it fixes them (LDR/ALDR: lambda 10, margin 0.1,
 # alpha 2; SCE A = 4) and the middle of its 5-fold grid otherwise (GCE q
 # 0.7 of {0.05, 0.7, 0.95}; SCE balance 0.5 of {0.05, 0.5, 0.95}; NCE+RCE
-# alpha = beta = 5 of {0.1, 5, 9.9}): no cross-validation here.
+# alpha = beta = 5 of {0.1, 5, 9.9}): no cross-validation here. The
+# "lam 1" rows are the official grid's (commented-out) lambda 1, where
+# ALDR-KL's per-example lambdas move (at lambda 10 they stay within 1%).
 LOSSES = {
-    "CE": "ce", "GCE": "gce", "SCE": "sce", "MAE": "mae",
-    "NCE+RCE": "nce_rce", "LDR-KL": "ldr_kl", "ALDR-KL": "aldr_kl",
+    "CE": "loss_name=ce", "GCE": "loss_name=gce", "SCE": "loss_name=sce",
+    "MAE": "loss_name=mae", "NCE+RCE": "loss_name=nce_rce",
+    "LDR-KL": "loss_name=ldr_kl", "ALDR-KL": "loss_name=aldr_kl",
+    "LDR-KL (lam 1)": "loss_name=ldr_kl,lam=1.0",
+    "ALDR-KL (lam 1)": "loss_name=aldr_kl,lam=1.0",
 }
 VARIANTS = ("digits", "cifar100")
 
@@ -60,9 +65,10 @@ def noise_overrides(noise: str) -> str:
 
 
 def arms() -> dict[str, str]:
-  return {f"{loss}/{noise}": f"method.ldr.loss_name={name},"
-                             + noise_overrides(noise)
-          for noise in NOISES for loss, name in LOSSES.items()}
+  return {f"{loss}/{noise}": ",".join(f"method.ldr.{o}"
+                                      for o in setting.split(","))
+                             + "," + noise_overrides(noise)
+          for noise in NOISES for loss, setting in LOSSES.items()}
 
 
 def get_config(variant: str = "digits"):
@@ -96,6 +102,7 @@ def get_config(variant: str = "digits"):
            cols=tuple((n, n) for n in NOISES if n != "clean"),
            arm="{row}/{col}", metric="corrupted_pred_noisy", fmt=".3f"),
   )
+  c.study.artifacts = "experiments.ldr.figures:artifacts"
   c.study.paper = {}
   c.study.paper_source = ""
 
