@@ -47,6 +47,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from algos.distillation import ps_kd
 from algos.noisy_labels import robust_losses as rl
 from common import config as config_lib
 from common.core import method as method_lib
@@ -133,13 +134,6 @@ def aldr_kl(logits: jax.Array, labels: jax.Array, lam_old: jax.Array,
   return ldr_kl(logits, labels, lam, margin) - penalty, lam
 
 
-def write_rows(table: jax.Array, index: jax.Array, values: jax.Array,
-               mask: jax.Array) -> jax.Array:
-  """`table` with `values` [b] at rows `index` [b]; masked rows skipped."""
-  safe = jnp.where(mask, index, table.shape[0])   # dropped out of range
-  return table.at[safe].set(values.astype(table.dtype), mode="drop")
-
-
 @functools.lru_cache(maxsize=None)
 def make_loss(loss_name: str, logit_norm: str = "official"):
   """`loss(hp, method_state, outputs, batch, params, rng)` of one loss."""
@@ -165,7 +159,9 @@ def make_loss(loss_name: str, logit_norm: str = "official"):
       lam_old = jnp.where(stored > 0, stored, hp["lam"])  # 0: not visited
       per_example, lam = aldr_kl(logits, labels, lam_old, hp["lam"],
                                  hp["alpha"], hp["margin"])
-      method_state = {"lam": write_rows(table, batch["index"], lam, mask)}
+      # PS-KD's masked row write (padded rows are never written).
+      method_state = {"lam": ps_kd.update_table(table, batch["index"], lam,
+                                                mask)}
       metrics["lam_mean"] = method_lib.masked_mean(lam, mask)
       if "clean_label" in batch:   # noisy-label studies: lam by example kind
         noisy = batch["clean_label"] != labels
