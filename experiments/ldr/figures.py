@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from common.core import logging_utils
+from experiments.ldr import config as config_lib
 
 
 def _split_arm(arm: str) -> tuple[str, str]:
@@ -59,19 +60,29 @@ def artifacts(configs: dict[str, Any], workdir: str,
   for arm, by_seed in runs.items():
     loss, noise = _split_arm(arm)
     by_noise[noise][loss] = [r.history for r in by_seed.values()]
-  noises = list(by_noise)
-  fig, axes = plt.subplots(1, len(noises), figsize=(3.3 * len(noises), 3.2),
+  noises = [n for n in config_lib.NOISES if n in by_noise]
+  losses = [l for l in config_lib.LOSSES
+            if any(l in by_noise[n] for n in noises)]
+  cols = min(4, len(noises))
+  rows = -(-len(noises) // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows),
                            squeeze=False, sharey=True)
-  for ax, noise in zip(axes[0], noises):
-    for loss, histories in by_noise[noise].items():
+  for ax in axes.flat[len(noises):]:
+    ax.axis("off")
+  for ax, noise in zip(axes.flat, noises):
+    for loss in losses:
+      histories = by_noise[noise].get(loss)
+      if not histories:
+        continue
       epochs, mean = _mean_curve(histories, "error")
       if epochs:
         ax.plot(epochs, mean, label=loss,
                 lw=2.0 if loss.startswith("ALDR") else 1.0)
     ax.set_title(noise)
     ax.set_xlabel("epoch")
-  axes[0][0].set_ylabel("clean test error (%)")
-  axes[0][-1].legend(fontsize=7)
+  for row in axes:
+    row[0].set_ylabel("clean test error (%)")
+  axes.flat[0].legend(fontsize=6)
   fig.tight_layout()
   paths = {"error_curves": os.path.join(workdir, "error_curves.png")}
   fig.savefig(paths["error_curves"], dpi=110)
@@ -83,17 +94,23 @@ def artifacts(configs: dict[str, Any], workdir: str,
     return paths
   rows = ["| arm | final lambda, corrupted labels | final lambda, clean "
           "labels |", "|---|---|---|"]
-  fig, ax = plt.subplots(figsize=(5.0, 3.4))
-  for arm in aldr:
-    curves = _lambda_curves(workdir, arm, sorted(runs[arm]))
-    line, = ax.plot(curves["step"], curves["lam_noisy"], label=arm)
-    ax.plot(curves["step"], curves["lam_clean"], ls=":",
-            color=line.get_color())
-    rows.append(f"| {arm} | {curves['lam_noisy'][-1]:.4f} | "
-                f"{curves['lam_clean'][-1]:.4f} |")
-  ax.set_xlabel("step")
-  ax.set_ylabel("batch mean of lambda_i (solid: corrupted, dotted: clean)")
-  ax.legend(fontsize=6)
+  families = sorted({_split_arm(a)[0] for a in aldr})
+  fig, axes = plt.subplots(1, len(families), figsize=(4.6 * len(families),
+                                                      3.4), squeeze=False)
+  for ax, family in zip(axes[0], families):
+    for arm in sorted(a for a in aldr if _split_arm(a)[0] == family):
+      curves = _lambda_curves(workdir, arm, sorted(runs[arm]))
+      line, = ax.plot(curves["step"], curves["lam_noisy"],
+                      label=_split_arm(arm)[1])
+      ax.plot(curves["step"], curves["lam_clean"], ls=":",
+              color=line.get_color())
+      rows.append(f"| {arm} | {curves['lam_noisy'][-1]:.4f} | "
+                  f"{curves['lam_clean'][-1]:.4f} |")
+    ax.set_title(family)
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+  axes[0][0].set_ylabel("batch mean of lambda_i\n(solid: corrupted labels, "
+                        "dotted: clean)")
   fig.tight_layout()
   paths["lambdas"] = os.path.join(workdir, "lambdas.png")
   fig.savefig(paths["lambdas"], dpi=110)
