@@ -13,6 +13,8 @@ Variants (`--config=experiments/ldr/config.py:<variant>`):
             8x8 digits, the official tabular recipe (SGD momentum 0.9, wd
             5e-3, batch 64, LR / 10 at 50% and 75% of training) but 60
             epochs instead of 100 and LR 0.05 instead of 1e-3.
+  shapes32  CPU, ~6 min a run under load: the calibrated shapes32/c10
+            recipe (experiments/shapes32_recipe.py); run on a few arms.
   cifar100  the official CIFAR-100 recipe (ResNet-18, 30 epochs, LR 0.01
             / 10 at 10 and 20, batch 64, wd 5e-3, ALDR-KL with softplus,
             lambda 10, alpha 2, margin 0.1). Needs TFDS cifar100 prepared under
@@ -26,6 +28,7 @@ Examples:
 """
 
 from common.protocols import supervised
+from experiments import shapes32_recipe
 
 # label -> (kind, rate, asymmetric map). "sym" is the official `uniform`
 # noise (a `rate` fraction relabelled uniformly over all K classes, so it
@@ -55,7 +58,7 @@ LOSSES = {
     "LDR-KL (lam 1)": "loss_name=ldr_kl,lam=1.0",
     "ALDR-KL (lam 1)": "loss_name=aldr_kl,lam=1.0",
 }
-VARIANTS = ("digits", "cifar100")
+VARIANTS = ("digits", "shapes32", "cifar100")
 
 
 def noise_overrides(noise: str) -> str:
@@ -121,6 +124,19 @@ def get_config(variant: str = "digits"):
                    checkpoint_every_steps=5000, tensorboard=False)
     c.study.seeds = (0, 1, 2)
     c.smoke.enabled = True
+  elif variant == "shapes32":
+    # The calibrated CPU recipe (experiments/shapes32_recipe.py: 6-layer
+    # ResNet, first 3,000 training images, 30 epochs, cosine from 0.1) with
+    # its calibration's optimizer (SGD Nesterov, wd 5e-4), and the
+    # asymmetric map of shapes32's look-alike shapes.
+    shapes32_recipe.apply(c)
+    c.optim.update(nesterov=True, weight_decay=5e-4)
+    c.study.arms = {a: o.replace("map=mnist", "map=shapes32")
+                    for a, o in arms().items()}
+    c.train.update(log_every_steps=100, eval_every_epochs=15,
+                   checkpoint_every_steps=5000, tensorboard=False)
+    c.study.seeds = (0,)
+    c.smoke.enabled = False   # building shapes32/c10 takes minutes
   elif variant == "cifar100":
     c.data.update(name="cifar100", crop_padding=4, flip=True,
                   mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010))
