@@ -96,14 +96,15 @@ def get_config(variant: str = "digits"):
   c.study.tables = (
       dict(title="test top-1 error (%)", rows=tuple(LOSSES),
            cols=tuple((n, n) for n in NOISES), arm="{row}/{col}",
-           metric="error", fmt=".1f"),
+           metric="error", fmt=".1f", drop_empty=True),
       dict(title="test top-5 error (%)", rows=tuple(LOSSES),
            cols=tuple((n, n) for n in NOISES), arm="{row}/{col}",
-           metric="top5_error", fmt=".2f"),
+           metric="top5_error", fmt=".2f", drop_empty=True),
       dict(title="fraction of the corrupted training examples predicted as "
                  "their noisy label (memorised)", rows=tuple(LOSSES),
            cols=tuple((n, n) for n in NOISES if n != "clean"),
-           arm="{row}/{col}", metric="corrupted_pred_noisy", fmt=".3f"),
+           arm="{row}/{col}", metric="corrupted_pred_noisy", fmt=".3f",
+           drop_empty=True),
   )
   c.study.artifacts = "experiments.ldr.figures:artifacts"
   c.study.paper = {}
