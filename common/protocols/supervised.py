@@ -33,6 +33,7 @@ from common import registry
 from common.core import checkpoint as checkpoint_lib
 from common.core import logging_utils
 from common.core import method as method_lib
+from common.data import label_noise
 from common.data import procedural
 from common.eval import evaluators
 from common.protocols import Protocol
@@ -68,6 +69,9 @@ def base_config() -> mlc.ConfigDict:
       # (e.g. known classes of an open-set protocol); () keeps all.
       classes=()))
   c.data.kwargs = mlc.ConfigDict()    # a generator's settings
+  # Synthetic label noise on the training split (common.data.label_noise):
+  # kind, rate, seed, map / permutation.
+  c.data.label_noise = label_noise.default_config()
   c.model = mlc.ConfigDict(dict(name="small_cnn", dtype="float32"))
   c.model.kwargs = mlc.ConfigDict()   # extra model constructor arguments
   c.method = mlc.ConfigDict(dict(name="cross_entropy"))
@@ -169,6 +173,13 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"config.eval.name={config.eval.name!r} is not a registered "
         f"evaluator; registered: {evaluators.EVALUATORS.names()}")
+  if "label_noise" in config.data:
+    label_noise.check(config.data.label_noise)
+    if (config.data.label_noise.kind != "none"
+        and config.data.source != "tfds"):
+      raise config_lib.ConfigError(
+          "config.data.label_noise applies to data.source='tfds' only, not "
+          f"{config.data.source!r}")
   if config.data.source == "text":
     from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
     text_source.settings(config.data)
