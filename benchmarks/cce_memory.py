@@ -12,16 +12,21 @@ bf16 dot, upcasts dot operands to fp32 and hoists the upcast of the whole
 classifier out of CCE's loop (+V x D x 4 bytes); devices with bf16 dots do
 not.
 
-Time: loss+grad of both, alternating calls in one process (machine load
-from /proc/loadavg printed), on random features (logits of std 1: nothing
-is filtered, the worst case for CCE's extra recompute) or on `--data=peaked`
-ones (most of the vocabulary far below the argmax, as for a trained LM).
-With `--official=PATH` (a checkout of apple/ml-cross-entropy), also its CPU
-path, `impl="torch_compile"` (`linear_cross_entropy` on CPU needs Triton;
-its torch.compile function is loaded from the checkout without the Triton
-kernels), on the same arrays.
+Time: loss+grad of naive, CCE (the paper's recomputing backward, 4 matmuls)
+and CCE `fused=True` (gradients in the forward pass, 3 matmuls, a
+`[block_n, V]` tile), one call of each in turn per round in one process
+(/proc/loadavg printed before and after), on random features (logits of std
+1: nothing is filtered, the worst case for CCE's extra recompute) or on
+`--data=peaked` ones (most of the vocabulary far below the argmax, as for a
+trained LM). With `--official=PATH` (a checkout of apple/ml-cross-entropy),
+also its CPU path in the same rounds, `impl="torch_compile"`
+(`linear_cross_entropy`'s CCE kernels need Triton, i.e. a GPU; its
+torch.compile function, which builds the `[N, V]` logits, is loaded from
+the checkout without them), on the same arrays; without a checkout there,
+a one-line message and no row.
 
-    python -m benchmarks.cce_memory [--repeats=2] [--no-time]
+    python -m benchmarks.cce_memory [--repeats=2] [--no-time] [--no-memory]
+        [--data=random|peaked] [--n=8192 --v=131072]
         [--official=/path/to/ml-cross-entropy] [--out=results/memory.md]
 """
 
@@ -48,10 +53,13 @@ SHAPES = {"issue (fp32)": (8192, 512, 131072, "float32"),
           "Gemma 2 2B head (bf16)": (8192, 2304, 256000, "bfloat16")}
 
 
-def _losses(block_n: int, block_v: int):
+def _losses(block_n: int | None, block_v: int):
+  """The timed losses; `block_n` None: each mode's default."""
   return {"naive": losses.get_loss("naive"),
           "cce": lambda e, c, y: cce_lib.cce(e, c, y, block_n=block_n,
-                                             block_v=block_v)}
+                                             block_v=block_v),
+          "cce fused": lambda e, c, y: cce_lib.cce(
+              e, c, y, block_n=block_n, block_v=block_v, fused=True)}
 
 
 def _compiled(loss, n, d, v, dtype, grad: bool):
@@ -63,17 +71,19 @@ def _compiled(loss, n, d, v, dtype, grad: bool):
   return jax.jit(fn).lower(*args).compile()
 
 
-def memory_rows(block_n: int, block_v: int) -> list[str]:
+def memory_rows(block_n: int | None, block_v: int) -> list[str]:
   rows = []
   for shape, (n, d, v, dtype) in SHAPES.items():
     for grad in (False, True):
       stats = {name: _compiled(fn, n, d, v, dtype, grad).memory_analysis()
                for name, fn in _losses(block_n, block_v).items()}
-      temp = {k: m.temp_size_in_bytes for k, m in stats.items()}
+      mib = {k: m.temp_size_in_bytes / 2**20 for k, m in stats.items()}
       rows.append(f"| {shape} | {n} x {d}, V={v} | "
                   f"{'loss+grad' if grad else 'loss'} | "
-                  f"{temp['naive'] / 2**20:,.1f} | {temp['cce'] / 2**20:,.2f} "
-                  f"| {temp['naive'] / max(temp['cce'], 1):,.0f}x | "
+                  f"{mib['naive']:,.1f} | {mib['cce']:,.2f} | "
+                  f"{mib['naive'] / max(mib['cce'], 1e-6):,.0f}x | "
+                  f"{mib['cce fused']:,.2f} | "
+                  f"{mib['naive'] / max(mib['cce fused'], 1e-6):,.0f}x | "
                   f"{stats['cce'].output_size_in_bytes / 2**20:,.1f} |")
   return rows
 
@@ -122,8 +132,31 @@ def official_step(path: str):
   return run
 
 
+def _load() -> str:
+  return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def _official(path: str | None):
+  """The official step, or None (with the reason printed)."""
+  if not path:
+    return None
+  if not os.path.isdir(os.path.join(path, "cut_cross_entropy")):
+    print(f"--official={path}: no cut_cross_entropy/ there (expected a "
+          "checkout of apple/ml-cross-entropy); skipping it", flush=True)
+    return None
+  try:
+    return official_step(path)
+  except ImportError as err:   # torch missing, or a changed checkout
+    print(f"--official={path}: cannot import its torch_compile path "
+          f"({err}); skipping it", flush=True)
+    return None
+
+
 def time_rows(args) -> list[str]:
-  n, d, v, _ = SHAPES["issue (fp32)"]
+  """Loss+grad of naive, CCE (the paper's recomputing backward), CCE fused
+  and, with `--official`, the official CPU path, called in turn (one call of
+  each per round) in this process."""
+  n, d, v = args.n, 512, args.v
   e, c, y = problem(n, d, v, args.data)
   arrays = [jnp.asarray(a) for a in (e, c, y)]
   fns = {}
@@ -132,67 +165,75 @@ def time_rows(args) -> list[str]:
         lambda e, c, y, loss=loss: jnp.mean(loss(e, c, y)), (0, 1)))
     step = step.lower(*arrays).compile()
     fns[name] = lambda step=step: step(*arrays)
+  official = _official(args.official)
+  if official is not None:
+    try:
+      official(e, c, y)   # torch.compile compiles here
+      fns["official torch_compile (CPU)"] = lambda: official(e, c, y)
+    except Exception as err:  # pylint: disable=broad-except
+      print(f"--official: its CPU path failed ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200]}); skipping it", flush=True)
   needed = None
   if args.data == "peaked":   # random logits: nothing below 2^-28 to skip
     needed = float(cce_lib.needed_tile_fraction(
-        *arrays, block_n=args.block_n, block_v=args.block_v))
+        *arrays, block_n=args.block_n or cce_lib.BLOCK_N,
+        block_v=args.block_v))
+  load_before = _load()
   # Compiled ahead of time: no warm-up call (each costs minutes here).
   seconds = bench_lib.time_interleaved(fns, steps=1, rounds=args.repeats,
                                        warmup=0)
-  load = open("/proc/loadavg").read().split()[:3]
+  load_after = _load()
   rows = [f"| {name} | {1e3 * s:,.0f} | {s / seconds['naive']:.2f} |"
           for name, s in seconds.items()]
-  print("\n".join(rows), f"(load {' '.join(load)})", flush=True)
-  if args.official:
-    if not os.path.isdir(os.path.join(args.official, "cut_cross_entropy")):
-      print(f"--official={args.official}: no cut_cross_entropy/ there; "
-            "skipping the official implementation")
-    else:
-      run = official_step(args.official)
-      del fns, arrays   # free JAX's buffers before torch allocates its own
-      run(e, c, y)   # torch.compile compiles here
-      took = []
-      for _ in range(args.repeats):
-        start = time.perf_counter()
-        run(e, c, y)
-        took.append(time.perf_counter() - start)
-      s = statistics.median(took)
-      rows.append(f"| official torch_compile (CPU) | {1e3 * s:,.0f} | "
-                  f"{s / seconds['naive']:.2f} |")
   head = (f"Loss+grad time, N={n}, D={d}, V={v}, fp32, `{args.data}` data, "
-          f"median of {args.repeats} alternating calls, "
-          f"{bench_lib.device_name()}, /proc/loadavg {' '.join(load)} after "
-          f"the JAX calls; block_n={args.block_n}, block_v={args.block_v}"
+          f"median of {args.repeats} round(s) of one call each in turn, "
+          f"{bench_lib.device_name()}, torch threads "
+          f"{_torch_threads() if official else '-'}, /proc/loadavg "
+          f"{load_before} before and {load_after} after the timed calls"
           + ("" if needed is None else f"; CCE ran the gradient matmuls of "
              f"{100 * needed:.0f}% of its tiles") + ".\n\n"
           "| loss | ms per loss+grad | / naive |\n|---|---|---|")
+  print(head + "\n" + "\n".join(rows), flush=True)
   return [head] + rows
+
+
+def _torch_threads() -> int:
+  import torch  # pylint: disable=g-import-not-at-top
+  return torch.get_num_threads()
 
 
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--block_n", type=int, default=cce_lib.BLOCK_N)
+  p.add_argument("--block_n", type=int, default=None,
+                 help="tokens per tile (default: BLOCK_N, FUSED_BLOCK_N)")
   p.add_argument("--block_v", type=int, default=cce_lib.BLOCK_V)
   p.add_argument("--repeats", type=int, default=2)
+  p.add_argument("--n", type=int, default=SHAPES["issue (fp32)"][0],
+                 help="tokens of the timed problem")
+  p.add_argument("--v", type=int, default=SHAPES["issue (fp32)"][2],
+                 help="vocabulary of the timed problem")
+  p.add_argument("--no-memory", dest="memory", action="store_false")
   p.add_argument("--data", choices=("random", "peaked"), default="random")
   p.add_argument("--no-time", dest="time", action="store_false")
   p.add_argument("--official", default=None,
                  help="path of an apple/ml-cross-entropy checkout")
   p.add_argument("--out", default=None, help="also write the tables here")
   args = p.parse_args()
-  lines = ["Compiled temporary memory (XLA temp buffers, MiB; the outputs "
-           "-- loss, dE, dC -- are not temporaries and are the same for "
-           "both), "
-           f"block_n={args.block_n}, block_v={args.block_v}, "
-           f"JAX {jax.__version__}, {bench_lib.device_name()}.", "",
-           "| shape | N x D, V | computes | naive (MiB) | CCE (MiB) | "
-           "naive / CCE | outputs (MiB, both) |", "|---|---|---|---|---|---|---|"]
-  lines += memory_rows(args.block_n, args.block_v)
-  print("\n".join(lines), flush=True)
+  lines = []
+  if args.memory:
+    lines = ["Compiled temporary memory (XLA temp buffers, MiB; the outputs "
+             "-- loss, dE, dC -- are not temporaries and are the same for "
+             "all), block_n="
+             f"{args.block_n or f'{cce_lib.BLOCK_N} (fused {cce_lib.FUSED_BLOCK_N})'}"
+             f", block_v={args.block_v}, JAX {jax.__version__}, "
+             f"{bench_lib.device_name()}.", "",
+             "| shape | N x D, V | computes | naive (MiB) | CCE (MiB) | "
+             "naive / CCE | CCE fused (MiB) | naive / fused | outputs (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += memory_rows(args.block_n, args.block_v)
+    print("\n".join(lines), flush=True)
   if args.time:
-    rows = time_rows(args)
-    print("\n" + "\n".join(rows), flush=True)
-    lines += [""] + rows
+    lines += ([""] if lines else []) + time_rows(args)
   if args.out:
     with open(args.out, "w") as f:
       f.write("Command: `python -m benchmarks.cce_memory " +

@@ -17,6 +17,15 @@ vocabulary is visited in order of the average logit of the forward pass
 (the paper's vocabulary sorting), which gathers the rarely-likely tokens into
 whole blocks that can be skipped.
 
+That is four `N x V x D` matmuls to the naive loss's three. `fused=True`
+trades memory for the fourth: the forward pass holds one token tile's
+logits over the whole vocabulary (`[block_n, V]` fp32), takes their exact
+log-sum-exp and computes the gradients of `sum(nll)` right away; the
+backward pass scales them by the cotangent (exact when it is one value on
+the counted rows, as for a mean; otherwise it recomputes the tiles where it
+differs). No vocabulary sorting there: the order must be known before the
+first tile.
+
 Tiles group tokens with a stride (`row = i * num_tiles + t` is row `i` of
 tile `t`), so a batch sharded over its leading axis keeps every device busy
 on its own rows in every tile.
@@ -33,8 +42,11 @@ from jax import lax
 
 from algos.lm import losses
 
-# Default tile sizes, tuned on CPU (benchmarks/cce_memory.py).
+# Default tile sizes, tuned on CPU (benchmarks/cce_memory.py). The fused
+# pass holds a `[block_n, V]` fp32 tile (128 MiB at V = 131072), so fewer
+# tokens per tile.
 BLOCK_N = 1024
+FUSED_BLOCK_N = 256
 BLOCK_V = 1024
 
 
@@ -50,9 +62,11 @@ class _Plan:
   softcap: float | None
   filter_eps: float | None
   sort_vocab: bool
+  fused: bool       # gradients for a unit cotangent in the forward pass
 
 
-def _plan(n, v, dtype, softcap, block_n, block_v, filter_eps, sort_vocab):
+def _plan(n, v, dtype, softcap, block_n, block_v, filter_eps, sort_vocab,
+          fused=False):
   num_tiles = max(1, -(-n // block_n))
   # A multiple of 8 rows per tile, so that an 8-way sharded batch splits
   # evenly inside every tile.
@@ -64,7 +78,8 @@ def _plan(n, v, dtype, softcap, block_n, block_v, filter_eps, sort_vocab):
   return _Plan(n, v, rows, num_tiles, block_v, -(-v // block_v),
                None if softcap is None else float(softcap),
                None if filter_eps is None else float(filter_eps),
-               bool(sort_vocab) and filter_eps is not None)
+               bool(sort_vocab) and filter_eps is not None and not fused,
+               bool(fused))
 
 
 def _capped(logits: jax.Array, softcap: float | None) -> jax.Array:
@@ -107,6 +122,16 @@ def _orders(plan: _Plan, logit_sum: jax.Array | None):
   return jnp.pad(order, (0, pad), constant_values=plan.v)
 
 
+def _nll(features, classifier, targets, lse, plan):
+  """`lse - capped target logit` `[n]` (0 for ignored targets)."""
+  target_rows = jnp.take(classifier, jnp.clip(targets, 0, plan.v - 1), axis=0)
+  target_logit = _capped(jnp.sum(
+      features.astype(jnp.float32) * target_rows.astype(jnp.float32), -1),
+      plan.softcap)
+  ok = (targets >= 0) & (targets < plan.v)
+  return jnp.where(ok, lse - target_logit, 0.0)
+
+
 def _forward(features, classifier, targets, plan, with_logit_sum):
   """`(nll [n], lse [n], logit_sum [v] or None)`."""
   e = _to_tiles(features, plan, 0)
@@ -138,16 +163,20 @@ def _forward(features, classifier, targets, plan, with_logit_sum):
   (run_max, run_sum), block_sums = lax.scan(
       vocab_block, init, jnp.arange(plan.num_blocks))
   lse = _from_tiles(run_max + jnp.log(run_sum), plan)
-  target_rows = jnp.take(classifier, jnp.clip(targets, 0, plan.v - 1), axis=0)
-  target_logit = _capped(jnp.sum(
-      features.astype(jnp.float32) * target_rows.astype(jnp.float32), -1),
-      plan.softcap)
-  ok = (targets >= 0) & (targets < plan.v)
-  nll = jnp.where(ok, lse - target_logit, 0.0)
+  nll = _nll(features, classifier, targets, lse, plan)
   logit_sum = None
   if with_logit_sum:
     logit_sum = block_sums.reshape(-1)[:plan.v]
   return nll, lse, logit_sum
+
+
+def _residual(logits, y_tile, lse_tile, ok_tile, ids, columns):
+  """`softmax - onehot` `[block_n, block_v]` of a tile's capped logits (0
+  on padding and ignored rows)."""
+  probs = jnp.exp(logits - lse_tile[:, None])
+  onehot = (y_tile[:, None] == ids[None, :]).astype(jnp.float32)
+  keep = ok_tile[:, None] & columns[None, :]
+  return jnp.where(keep, probs - onehot, 0.0)
 
 
 def _tile_residual(e_tile, y_tile, lse_tile, ok_tile, c_block, ids, columns,
@@ -155,16 +184,24 @@ def _tile_residual(e_tile, y_tile, lse_tile, ok_tile, c_block, ids, columns,
   """`softmax - onehot` of one tile `[block_n, block_v]` (0 on padding and
   ignored rows) and the tile's capped logits."""
   logits = _tile_logits(e_tile, c_block, columns, plan)
-  probs = jnp.exp(logits - lse_tile[:, None])
-  onehot = (y_tile[:, None] == ids[None, :]).astype(jnp.float32)
-  keep = ok_tile[:, None] & columns[None, :]
-  return jnp.where(keep, probs - onehot, 0.0), logits
+  return _residual(logits, y_tile, lse_tile, ok_tile, ids, columns), logits
 
 
-def _tile_is_needed(residual: jax.Array, plan: _Plan) -> jax.Array:
-  """False when the whole tile is below the filtering threshold."""
+def _d_logits(residual, g_tile, logits, columns, plan, dtype):
+  """d loss / d (uncapped logits) of a tile for cotangents `g_tile
+  [block_n]`, in the dtype of the gradient matmuls."""
+  d_logits = residual * g_tile[:, None]
+  if plan.softcap is not None:
+    capped = jnp.where(columns[None, :], logits, 0.0) / plan.softcap
+    d_logits = d_logits * (1.0 - capped * capped)
+  return d_logits.astype(dtype)
+
+
+def _needed(residual: jax.Array, plan: _Plan) -> jax.Array | None:
+  """False when the whole tile is below the filtering threshold; None when
+  filtering is off."""
   if plan.filter_eps is None:
-    return jnp.array(True)
+    return None
   return jnp.any(jnp.abs(residual) >= plan.filter_eps)
 
 
@@ -186,22 +223,12 @@ def _backward(features, classifier, targets, lse, logit_sum, g, plan):
       residual, logits = _tile_residual(e[:, t], y[:, t], lse_t[:, t],
                                         ok[:, t], c_block, ids, columns, plan)
 
-      def grads():
-        d_logits = residual * g_t[:, t, None]
-        if plan.softcap is not None:
-          capped = jnp.where(columns[None, :], logits, 0.0) / plan.softcap
-          d_logits = d_logits * (1.0 - capped * capped)
-        d_logits = d_logits.astype(features.dtype)
-        return (jnp.dot(d_logits, c_block, preferred_element_type=jnp.float32),
-                jnp.dot(d_logits.T, e[:, t],
-                        preferred_element_type=jnp.float32))
-
-      def skipped():
-        return (jnp.zeros((plan.block_n, dim), jnp.float32),
-                jnp.zeros((plan.block_v, dim), jnp.float32))
-
-      d_e_tile, d_c_tile = lax.cond(_tile_is_needed(residual, plan), grads,
-                                    skipped)
+      d_logits = _d_logits(residual, g_t[:, t], logits, columns, plan,
+                           features.dtype)
+      d_e_tile, d_c_tile = _filtered(
+          _needed(residual, plan),
+          lambda: _grad_block(d_logits, c_block, e[:, t]),
+          ((plan.block_n, dim), (plan.block_v, dim)))
       return d_c_block + d_c_tile, d_e_tile
 
     d_c_block, d_e_tiles = lax.scan(
@@ -218,21 +245,159 @@ def _backward(features, classifier, targets, lse, logit_sum, g, plan):
   return _from_tiles(d_e, plan).astype(features.dtype), d_c
 
 
+def _slice_block(classifier, b, plan):
+  """Vocabulary block `b` in natural order, sliced without padding the
+  classifier: the last block is shifted back to end at `v` and masks the
+  ids its predecessor covers. `(ids, rows [block_v, D], columns, start)`."""
+  start = jnp.minimum(b * plan.block_v, plan.v - plan.block_v)
+  ids = start + jnp.arange(plan.block_v, dtype=jnp.int32)
+  rows = lax.dynamic_slice_in_dim(classifier, start, plan.block_v)
+  return ids, rows, ids >= b * plan.block_v, start
+
+
+def _add_rows(d_c, rows, start):
+  """`d_c[start:start + len(rows)] += rows` in place."""
+  old = lax.dynamic_slice_in_dim(d_c, start, rows.shape[0])
+  return lax.dynamic_update_slice_in_dim(d_c, old + rows, start, 0)
+
+
+def _grad_block(d_logits, c_block, e_tile):
+  """`(d_logits @ C_block [block_n, D], d_logits^T @ E_tile [block_v, D])`,
+  fp32."""
+  return (jnp.dot(d_logits, c_block, preferred_element_type=jnp.float32),
+          jnp.dot(d_logits.T, e_tile, preferred_element_type=jnp.float32))
+
+
+def _filtered(needed, compute, shapes):
+  """`compute()` unless `needed` is False (then zeros of `shapes`)."""
+  if needed is None:
+    return compute()
+  return lax.cond(needed, compute, lambda: tuple(
+      jnp.zeros(shape, jnp.float32) for shape in shapes))
+
+
+def _fused_forward(features, classifier, targets, plan):
+  """Loss and unit-cotangent gradients in one pass over the logits.
+
+  Each token tile's logits over the whole vocabulary (`[block_n, V]` fp32,
+  the only large temporary) are computed once, their exact log-sum-exp
+  taken, and `softmax - onehot` multiplied into both gradient matmuls at
+  once: three `N x V x D` matmuls, as the naive loss, instead of the
+  recomputing backward's four.
+
+  Returns:
+    `(nll [n], lse [n], d_e [n, D] f32, d_c [v, D] f32)`: the gradients of
+    `sum(nll)`.
+  """
+  e = _to_tiles(features, plan, 0)
+  y = _to_tiles(targets, plan, -1)
+  ok = (y >= 0) & (y < plan.v)
+  dim = features.shape[-1]
+  blocks = jnp.arange(plan.num_blocks)
+
+  def token_tile(d_c, t):
+    e_t, y_t, ok_t = e[:, t], y[:, t], ok[:, t]
+    logits = lax.map(lambda b: _tile_logits(
+        e_t, _slice_block(classifier, b, plan)[1],
+        _slice_block(classifier, b, plan)[2], plan), blocks)
+    row_max = jnp.max(logits, axis=(0, 2))
+    lse_t = row_max + jnp.log(jnp.sum(
+        jnp.exp(logits - row_max[None, :, None]), axis=(0, 2)))
+
+    def vocab_block(carry, xs):
+      d_e_t, d_c = carry
+      b, logits_b = xs
+      ids, c_block, columns, start = _slice_block(classifier, b, plan)
+      residual = _residual(logits_b, y_t, lse_t, ok_t, ids, columns)
+      d_logits = _d_logits(residual, jnp.ones_like(lse_t), logits_b, columns,
+                           plan, features.dtype)
+      d_e_blk, d_c_blk = _filtered(
+          _needed(residual, plan), lambda: _grad_block(d_logits, c_block, e_t),
+          ((plan.block_n, dim), (plan.block_v, dim)))
+      return (d_e_t + d_e_blk, _add_rows(d_c, d_c_blk, start)), None
+
+    (d_e_t, d_c), _ = lax.scan(
+        vocab_block, (jnp.zeros((plan.block_n, dim), jnp.float32), d_c),
+        (blocks, logits))
+    return d_c, (lse_t, d_e_t)
+
+  d_c, (lse, d_e) = lax.scan(
+      token_tile, jnp.zeros((plan.v, dim), jnp.float32),
+      jnp.arange(plan.num_tiles))
+  lse = _from_tiles(lse.T, plan)
+  return (_nll(features, classifier, targets, lse, plan), lse,
+          _from_tiles(jnp.moveaxis(d_e, 0, 1), plan), d_c)
+
+
+def _fused_backward(features, classifier, targets, lse, d_e_unit, d_c_unit,
+                    g, plan):
+  """Gradients for cotangent `g [n]` from the unit-cotangent ones.
+
+  `dE = g * dE_unit` exactly. `dC = sum_i g_i r_i E_i^T` does not factor
+  through `dC_unit = sum_i r_i E_i^T` unless `g` is one value `s` on the
+  counted rows (a mean over them): `dC = s dC_unit + sum_i (g_i - s) r_i
+  E_i^T`, the correction recomputing the logits of only the token tiles
+  with a row where `g_i != s`.
+  """
+  g = g.astype(jnp.float32)
+  counted = (targets >= 0) & (targets < plan.v)
+  scale = g[jnp.argmax(counted)]   # g of the first counted row
+  d_e = (g[:, None] * d_e_unit).astype(features.dtype)
+  e = _to_tiles(features, plan, 0)
+  y = _to_tiles(targets, plan, -1)
+  ok = (y >= 0) & (y < plan.v)
+  lse_t = _to_tiles(lse, plan, 0.0)
+  delta = _to_tiles(jnp.where(counted, g - scale, 0.0), plan, 0.0)
+  dim = features.shape[-1]
+
+  def token_tile(d_c, t):
+    tile_differs = jnp.any(delta[:, t] != 0.0)
+
+    def vocab_block(d_c, b):
+      ids, c_block, columns, start = _slice_block(classifier, b, plan)
+
+      def correction():
+        residual, logits = _tile_residual(e[:, t], y[:, t], lse_t[:, t],
+                                          ok[:, t], c_block, ids, columns,
+                                          plan)
+        d_logits = _d_logits(residual, delta[:, t], logits, columns, plan,
+                             features.dtype)
+        needed = _needed(residual, plan)
+        keep = tile_differs if needed is None else tile_differs & needed
+        return _filtered(keep, lambda: (jnp.dot(
+            d_logits.T, e[:, t], preferred_element_type=jnp.float32),),
+                         ((plan.block_v, dim),))
+
+      (d_c_blk,) = _filtered(tile_differs, correction, ((plan.block_v, dim),))
+      return _add_rows(d_c, d_c_blk, start), None
+
+    return lax.scan(vocab_block, d_c, jnp.arange(plan.num_blocks))[0], None
+
+  d_c, _ = lax.scan(token_tile, scale * d_c_unit, jnp.arange(plan.num_tiles))
+  return d_e, d_c.astype(classifier.dtype)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _cce(features, classifier, targets, plan):
   return _forward(features, classifier, targets, plan, False)[0]
 
 
 def _cce_fwd(features, classifier, targets, plan):
+  if plan.fused:
+    nll, lse, d_e, d_c = _fused_forward(features, classifier, targets, plan)
+    return nll, (features, classifier, targets, lse, (d_e, d_c))
   nll, lse, logit_sum = _forward(features, classifier, targets, plan,
                                  plan.sort_vocab)
   return nll, (features, classifier, targets, lse, logit_sum)
 
 
 def _cce_bwd(plan, residuals, g):
-  features, classifier, targets, lse, logit_sum = residuals
-  d_e, d_c = _backward(features, classifier, targets, lse, logit_sum, g,
-                       plan)
+  features, classifier, targets, lse, extra = residuals
+  if plan.fused:
+    d_e, d_c = _fused_backward(features, classifier, targets, lse, *extra,
+                               g, plan)
+  else:
+    d_e, d_c = _backward(features, classifier, targets, lse, extra, g, plan)
   return d_e, d_c, None
 
 
@@ -240,9 +405,9 @@ _cce.defvjp(_cce_fwd, _cce_bwd)
 
 
 def cce(features: jax.Array, classifier: jax.Array, targets: jax.Array, *,
-        softcap: float | None = None, block_n: int = BLOCK_N,
+        softcap: float | None = None, block_n: int | None = None,
         block_v: int = BLOCK_V, filter_eps: float | str | None = "auto",
-        sort_vocab: bool = True) -> jax.Array:
+        sort_vocab: bool = True, fused: bool = False) -> jax.Array:
   """Per-token negative log-likelihood of `targets` under
   `softmax(softcap(features @ classifier.T))`, without the `[N, V]` logits.
 
@@ -252,13 +417,20 @@ def cce(features: jax.Array, classifier: jax.Array, targets: jax.Array, *,
     targets: `[N]` int token ids; ids outside `[0, V)` (e.g. -100) are
       ignored: NLL 0 and no gradient.
     softcap: logits become `softcap * tanh(logits / softcap)` (Gemma 2).
-    block_n: tokens per tile.
+    block_n: tokens per tile (default `BLOCK_N`, `FUSED_BLOCK_N` fused).
     block_v: vocabulary entries per tile.
     filter_eps: the backward pass skips a tile whose every `|softmax -
       onehot|` is below this; `"auto"` = `finfo(features.dtype).eps / 32`
       as in the official code; None computes every tile.
     sort_vocab: with filtering, visit the vocabulary in order of its
-      average logit (the paper's vocabulary sorting).
+      average logit (the paper's vocabulary sorting); not with `fused`.
+    fused: compute the gradients in the forward pass from each token
+      tile's logits over the whole vocabulary (a `[block_n, V]` fp32
+      temporary) instead of recomputing them in the backward pass: three
+      `N x V x D` matmuls instead of four, exact for any cotangent (one
+      that is not a single value on the counted rows, as a mean over them,
+      makes the backward recompute the tiles where it differs). Filtering
+      applies, in natural vocabulary order.
 
   Returns:
     `[N]` float32 per-token NLL.
@@ -272,6 +444,8 @@ def cce(features: jax.Array, classifier: jax.Array, targets: jax.Array, *,
     raise ValueError(
         f"cce: shapes do not match: features {features.shape}, classifier "
         f"{classifier.shape}, targets {targets.shape}")
+  if block_n is None:
+    block_n = FUSED_BLOCK_N if fused else BLOCK_N
   if block_n < 1 or block_v < 1:
     raise ValueError(f"cce: block sizes must be >= 1, got block_n={block_n}, "
                      f"block_v={block_v}")
@@ -280,7 +454,7 @@ def cce(features: jax.Array, classifier: jax.Array, targets: jax.Array, *,
     raise ValueError(f"cce: filter_eps must be 'auto', None or a float >= 0, "
                      f"got {filter_eps!r}")
   plan = _plan(features.shape[0], classifier.shape[0], features.dtype,
-               softcap, block_n, block_v, filter_eps, sort_vocab)
+               softcap, block_n, block_v, filter_eps, sort_vocab, fused)
   return _cce(features, classifier, targets.astype(jnp.int32), plan)
 
 
@@ -307,7 +481,7 @@ def needed_tile_fraction(features, classifier, targets, *, softcap=None,
 
   def count(b):
     ids, c_block, columns = _block(classifier, order, b, plan)
-    return jnp.sum(jnp.stack([_tile_is_needed(_tile_residual(
+    return jnp.sum(jnp.stack([_needed(_tile_residual(
         e[:, t], y[:, t], lse_t[:, t], ok[:, t], c_block, ids, columns,
         plan)[0], plan) for t in range(plan.num_tiles)]))
 

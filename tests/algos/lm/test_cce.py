@@ -72,16 +72,21 @@ def _rel(a, b):
   return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
 
 
-@pytest.mark.parametrize("kind,softcap,sort_vocab", [
-    ("random", None, True),     # the defaults
-    ("random", 2.0, False),     # soft-capped, unsorted
-    ("peaked", 30.0, True),     # peaked, capped (Gemma 2's 30), sorted
+@pytest.mark.parametrize("kind,softcap,sort_vocab,fused", [
+    ("random", None, True, False),     # the defaults
+    ("random", 2.0, False, False),     # soft-capped, unsorted
+    ("peaked", 30.0, True, False),     # peaked, capped (Gemma 2's 30), sorted
+    # Fused, with a non-uniform cotangent: the backward's per-tile
+    # correction of dC (the uniform case is the ignored-targets test).
+    ("peaked", 30.0, False, True),
 ])
-def test_equal_to_naive_in_value_and_gradients(kind, softcap, sort_vocab):
+def test_equal_to_naive_in_value_and_gradients(kind, softcap, sort_vocab,
+                                               fused):
   features, classifier, targets, weights = _problem(kind)
   ours = _value_and_grads(
       lambda e, c, y: cce_lib.cce(e, c, y, softcap=softcap,
-                                  sort_vocab=sort_vocab, **TILES),
+                                  sort_vocab=sort_vocab, fused=fused,
+                                  **TILES),
       features, classifier, targets, weights)
   ref = _value_and_grads(lambda e, c, y: naive_nll(e, c, y, softcap),
                          features, classifier, targets, weights)
@@ -102,36 +107,40 @@ def test_filtering_skips_tiles_within_its_error_bound():
       features, classifier, targets, filter_eps=eps, sort_vocab=s, **TILES))
                        for s in (True, False))
   assert sorted_ <= 0.5 < unsorted
-  _, (d_e, d_c) = _value_and_grads(
-      lambda e, c, y: cce_lib.cce(e, c, y, filter_eps=eps, **TILES),
-      features, classifier, targets, weights)
   _, (ref_e, ref_c) = _value_and_grads(
       naive_nll, features, classifier, targets, weights)
   bound_e = weights[:, None] * eps * jnp.sum(jnp.abs(classifier), 0)[None]
   bound_c = eps * jnp.sum(jnp.abs(weights[:, None] * features), 0)[None]
-  assert bool(jnp.all(jnp.abs(d_e - ref_e) <= bound_e + 1e-6))
-  assert bool(jnp.all(jnp.abs(d_c - ref_c) <= bound_c + 1e-6))
-  assert float(jnp.max(jnp.abs(d_e - ref_e))) > 0  # something was skipped
+  for fused in (False, True):   # fused: fewer skips (no sorting), same bound
+    _, (d_e, d_c) = _value_and_grads(
+        lambda e, c, y: cce_lib.cce(
+            e, c, y, filter_eps=eps, fused=fused,
+            **(dict(block_n=32, block_v=16) if fused else TILES)),
+        features, classifier, targets, weights)
+    assert bool(jnp.all(jnp.abs(d_e - ref_e) <= bound_e + 1e-6))
+    assert bool(jnp.all(jnp.abs(d_c - ref_c) <= bound_c + 1e-6))
+    assert float(jnp.max(jnp.abs(d_e - ref_e))) > 0  # something was skipped
 
 
-def test_ignored_targets_have_no_loss_and_no_gradient():
-  features, classifier, targets, weights = _problem("random")
+@pytest.mark.parametrize("fused", [False, True])
+def test_ignored_targets_have_no_loss_and_no_gradient(fused):
+  # A mean over the counted rows: for `fused`, the cotangent is one value
+  # there, so dC comes from the forward pass with no recomputed tile.
+  features, classifier, targets, _ = _problem("random")
   ignored = jnp.arange(N) % 3 == 0
   targets = jnp.where(ignored, -100, targets)
   mask = (~ignored).astype(jnp.float32)
+  loss = lambda e, c, y: cce_lib.cce(e, c, y, fused=fused, **TILES)
 
-  def masked_mean(loss):
-    return lambda e, c, y: loss(e, c, y) * mask / jnp.sum(mask)
-
-  nll = cce_lib.cce(features, classifier, targets, **TILES)
+  nll = loss(features, classifier, targets)
   assert bool(jnp.all(nll[ignored] == 0.0))
-  ours = _value_and_grads(masked_mean(
-      lambda e, c, y: cce_lib.cce(e, c, y, **TILES)),
-      features, classifier, targets, weights)
-  ref = _value_and_grads(masked_mean(naive_nll), features, classifier,
-                         targets, weights)
+  ours = _value_and_grads(loss, features, classifier, targets,
+                          mask / jnp.sum(mask))
+  ref = _value_and_grads(naive_nll, features, classifier, targets,
+                         mask / jnp.sum(mask))
   assert bool(jnp.all(ours[1][0][ignored] == 0.0))
   assert _rel(ours[0], ref[0]) < 1e-5
+  assert _rel(ours[1][0], ref[1][0]) < 1e-5
   assert _rel(ours[1][1], ref[1][1]) < 1e-5
 
 
