@@ -4,14 +4,17 @@ Paper: Early-Learning Regularization Prevents Memorization of Noisy Labels,
 Liu et al., NeurIPS 2020, arXiv:2007.00151; code shengliu66/ELR.
 
 Variants (`--config=experiments/elr/config.py:<variant>`):
-  shapes32  (default) CPU, minutes: small CNN on the procedural 32x32 RGB
-            shapes32/c10 (first 4,000 training images; 10,000 test images),
-            40% symmetric and 40% asymmetric (shapes32 look-alike map)
-            noise; arms CE / ELR x sym40 / asym40. The `noisy_labels`
-            evaluator records test error and the memorisation fractions on
-            the training images every 2 epochs.
-  digits    CPU smoke path: the same on the embedded 8x8 digits (asymmetric
-            map `mnist`); too easy to show memorisation (see README).
+  digits    (default) CPU, minutes: small CNN on the embedded 8x8 digits
+            (1,437 training / 360 test images), 40% symmetric and 40%
+            asymmetric (Patrini et al.'s MNIST map 2->7, 3->8, 5<->6, 7->1)
+            noise, 60 epochs at a constant step size; arms CE / ELR x
+            sym40 / asym40. The `noisy_labels` evaluator records the test
+            error and the memorisation fractions on the training images
+            every 2 epochs.
+  shapes32  the same on the procedural 32x32 RGB shapes32/c10 (first
+            4,000 training images, 10,000 test images; look-alike map
+            ellipse->circle, pentagon->square, crescent->half_disc,
+            star<->cross); ~20x the compute of digits.
   cifar10_sym, cifar10_asym, cifar100_sym, cifar100_asym: the official
             settings (ELR/config_cifar10*.json, config_cifar100.json; see
             third_party_configs/elr/), PreAct-ResNet-34 (the official net is
@@ -22,6 +25,7 @@ Noise: `--config.data.label_noise.rate=0.6` etc. (common.data.label_noise).
 
 Examples:
   regjax run elr --seeds=0,1,2
+  regjax run elr --config=experiments/elr/config.py:shapes32 --seeds=0,1,2
   regjax run elr --config=experiments/elr/config.py:cifar10_sym \
       --config.data.data_dir=/data/tfds --config.data.label_noise.rate=0.8
 """
@@ -36,7 +40,7 @@ from common.protocols import supervised
 _PAPER_ERROR = {"cifar10_sym": 100 - 91.43, "cifar10_asym": 100 - 90.12,
                 "cifar100_sym": 100 - 68.28, "cifar100_asym": 100 - 73.71}
 
-VARIANTS = ("shapes32", "digits", "cifar10_sym", "cifar10_asym",
+VARIANTS = ("digits", "shapes32", "cifar10_sym", "cifar10_asym",
             "cifar100_sym", "cifar100_asym")
 
 # Official (lambda, beta): CIFAR-10 symmetric 3 / 0.7 (config_cifar10.json),
@@ -46,17 +50,22 @@ _OFFICIAL_ELR = {"cifar10_sym": (3.0, 0.7), "cifar10_asym": (1.0, 0.9),
                  "cifar100_sym": (7.0, 0.9), "cifar100_asym": (7.0, 0.9)}
 
 
+_ELR_CIFAR10 = {"sym": "method.elr.lam=3.0,method.elr.beta=0.7",
+                "asym": "method.elr.lam=1.0,method.elr.beta=0.9"}
+
+
 def _arms(asym_map: str) -> dict[str, str]:
   sym = "data.label_noise.kind=symmetric,data.label_noise.rate=0.4"
   asym = ("data.label_noise.kind=asymmetric,data.label_noise.rate=0.4,"
           f"data.label_noise.map={asym_map}")
+  # ELR's (lambda, beta) per noise kind: the official CIFAR-10 ones.
   return {"CE sym40": f"method.name=cross_entropy,{sym}",
-          "ELR sym40": f"method.name=elr,{sym}",
+          "ELR sym40": f"method.name=elr,{sym},{_ELR_CIFAR10['sym']}",
           "CE asym40": f"method.name=cross_entropy,{asym}",
-          "ELR asym40": f"method.name=elr,{asym}"}
+          "ELR asym40": f"method.name=elr,{asym},{_ELR_CIFAR10['asym']}"}
 
 
-def get_config(variant: str = "shapes32"):
+def get_config(variant: str = "digits"):
   c = supervised.base_config()
   c.experiment = "elr"
   c.method.name = "elr"
@@ -70,9 +79,17 @@ def get_config(variant: str = "shapes32"):
   c.study.metrics = ("error", "corrupted_pred_noisy",
                      "corrupted_pred_true", "clean_pred_true")
   c.study.plots = ("error", "corrupted_pred_noisy", "corrupted_pred_true")
+  c.study.metric_labels = dict(
+      corrupted_pred_noisy="corrupted: pred = noisy label",
+      corrupted_pred_true="corrupted: pred = true label",
+      clean_pred_true="clean-label train acc.")
+  c.study.formats = dict(corrupted_pred_noisy=".3f", corrupted_pred_true=".3f",
+                         clean_pred_true=".3f")
+  c.study.artifacts = "experiments.elr.curves:artifacts"
 
   if variant in ("shapes32", "digits"):
     c.study.seeds = (0, 1, 2)
+    c.study.name = variant
     if variant == "shapes32":
       c.data.update(name="shapes32/c10", train_split="train[:4000]",
                     crop_padding=0, flip=True, mean=(0.5, 0.5, 0.5),
@@ -88,7 +105,7 @@ def get_config(variant: str = "shapes32"):
                     mean=(0.5,), std=(0.5,))
       c.model.kwargs = dict(widths=(16, 32, 64))
       c.train.update(batch_size=64, num_epochs=60, eval_batch_size=360,
-                     log_every_steps=20, eval_every_epochs=4,
+                     log_every_steps=20, eval_every_epochs=2,
                      checkpoint_every_steps=5000)
       c.study.arms = _arms("mnist")
       c.smoke.enabled = True
