@@ -9,6 +9,7 @@ tables look alike. Each adds its own method's section (`config.tta.<id>`).
 from __future__ import annotations
 
 from common.protocols import tta
+from experiments import shapes32_recipe
 
 BASELINES = ("source", "bn_adapt", "tent")
 SHORT = {"gaussian_noise": "gauss", "shot_noise": "shot",
@@ -48,28 +49,19 @@ def digits_c_base(experiment: str):
   return c
 
 
-# Source-model recipe of the shapes32_c variants (and of the calibration
-# measured in experiments/ps_kd: the same data, model and epochs).
-SHAPES32_TRAIN_SPLIT = "train[:3000]"
-SHAPES32_EPOCHS = 8
-
-
 def shapes32_c(c):
   """Switches a `digits_c_base` config to the harder `shapes32` stand-in.
 
-  Source model: the same small CNN (8/16/32) trained per seed with the
-  supervised protocol (SGD 0.1 Nesterov, cosine, 8 epochs, flips, no
-  crops) on the first 3,000 `shapes32/c10` training images (the data
-  and epochs of the `shapes32` calibration in experiments/ps_kd); adapted on
-  `shapes32_corrupted` severity-5 streams of 1,000 images per corruption
-  at batch 50 (20 steps per corruption, 300 per pass over the 15
-  corruptions, against 6 and 90 on digits_c). Clean error is measured on
-  the first 2,000 clean test images.
+  Source model: the calibrated recipe of experiments/shapes32_recipe.py
+  (6-layer ResNet, SGD 0.1 Nesterov, cosine, 30 epochs, flips, no crops,
+  first 3,000 `shapes32/c10` training images; the PS-KD `shapes32`
+  calibration), trained per seed; adapted on `shapes32_corrupted`
+  severity-5 streams of 1,000 images per corruption at batch 50 (20 steps
+  per corruption, 300 per pass over the 15 corruptions, against 6 and 90
+  on digits_c). Clean error is measured on the first 2,000 clean test
+  images.
   """
-  c.data.update(name="shapes32/c10", train_split=SHAPES32_TRAIN_SPLIT,
-                crop_padding=0, flip=True, mean=(0.5, 0.5, 0.5),
-                std=(0.25, 0.25, 0.25))
-  c.train.update(num_epochs=SHAPES32_EPOCHS, eval_batch_size=1000)
+  shapes32_recipe.apply(c)
   c.adapt.update(stream="shapes32_corrupted", split="test[:1000]",
                  batch_size=50, clean_name="shapes32/c10",
                  clean_split="test[:2000]", init_split="train[:2000]")

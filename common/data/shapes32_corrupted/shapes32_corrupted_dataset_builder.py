@@ -55,8 +55,9 @@ def corrupted_images(name: str) -> tuple[np.ndarray, np.ndarray]:
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for `shapes32_corrupted` (see the module docstring)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release (shapes32 1.0.0).",
+                   "1.1.0": "On shapes32 1.1.0 (difficulty 0.2)."}
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(
           name=name, description=(
