@@ -9,7 +9,6 @@ from common.data import label_noise
 from common.eval import memorisation
 from common.protocols import build
 from common.protocols import supervised
-from tests.conftest import run_on_one_and_eight_devices
 from tests.conftest import tiny_config
 
 K = 10
@@ -146,31 +145,3 @@ def test_memorisation_metrics():
   m = memorisation.memorisation_metrics(predicted, noisy, clean)
   assert m == {"corrupted_pred_true": 0.5, "corrupted_pred_noisy": 0.5,
                "clean_pred_true": 0.5, "corrupted_fraction": 2 / 6}
-
-
-_DEVICES_SCRIPT = """
-import json, sys
-import jax
-import numpy as np
-from common.protocols import build
-from tests.conftest import tiny_config
-config = tiny_config(**{"data.label_noise.kind": "asymmetric",
-                        "data.label_noise.rate": 0.3,
-                        "data.label_noise.map": "mnist",
-                        "data.data_dir": sys.argv[2]})
-s = build.setup(config)
-batch = jax.device_get(next(iter(s.train_batches(3))))
-print(json.dumps({"devices": jax.device_count(),
-                  "labels": s.train_source.labels.tolist(),
-                  "batch": {k: np.asarray(batch[k]).tolist()
-                            for k in ("label", "clean_label", "index")}}))
-"""
-
-
-def test_one_and_eight_devices_see_the_same_noisy_labels(tmp_path_factory,
-                                                         tfds_data_dir):
-  script = _DEVICES_SCRIPT.replace("sys.argv[2]", repr(tfds_data_dir))
-  one, eight = run_on_one_and_eight_devices(script, tmp_path_factory)
-  assert one["labels"] == eight["labels"]
-  assert one["batch"] == eight["batch"]
-  assert one["batch"]["label"] != one["batch"]["clean_label"]
