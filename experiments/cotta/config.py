@@ -14,7 +14,7 @@ Variants (`--config=experiments/cotta/config.py:<variant>`):
             (imagenet/cotta.py: SGD 0.01 momentum 0.9 Nesterov, batch 64,
             symmetric cross-entropy, gate 0.1, restore 0.001).
   shapes32_c  CPU: the same on the procedural shapes32 stand-in
-            (tta_common.shapes32_c): source small CNN on 3,000 shapes32/c10
+            (tta_common.shapes32_c): source 6-layer ResNet on 3,000 shapes32/c10
             images, shapes32_corrupted severity-5 streams of 1,000 images
             per corruption at batch 50 (300 steps per pass).
             3 rounds instead of 10.

@@ -16,7 +16,7 @@ Variants (`--config=experiments/eata/config.py:<variant>`):
             0.05, fisher_alpha 2000, Fisher from 2000 clean validation
             images (EATA main.py).
   shapes32_c  CPU: the same on the procedural shapes32 stand-in
-            (tta_common.shapes32_c): source small CNN on 3,000 shapes32/c10
+            (tta_common.shapes32_c): source 6-layer ResNet on 3,000 shapes32/c10
             images, shapes32_corrupted severity-5 streams of 1,000 images
             per corruption at batch 50 (300 steps per pass).
 

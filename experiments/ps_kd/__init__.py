@@ -8,6 +8,6 @@ STATUS = 'implemented'
 ALGOS = 'algos/distillation/ps_kd.py'
 NOTE = ("CPU studies measured: digits (5 seeds), claim not reproduced (CE "
         "already calibrated; PS-KD ECE higher on every seed); shapes32 "
-        "(3 seeds): the small CNN under-fits in the CPU budget (CE 43% "
-        "error, ECE 25%), PS-KD worse in error on every seed; the paper's "
-        "regime (fitted, over-confident CE) not reached on CPU")
+        "(6-layer ResNet, 3 seeds, CE over-confident at 21.5% error): "
+        "calibration claim reproduced (ECE-15 8.0 -> 1.0%, NLL 0.70 -> "
+        "0.62, every seed), error not lower (22.2 vs 21.5%)")

@@ -13,5 +13,5 @@ from common.data.shapes32.shapes32_dataset_builder import image_info
 from common.data.shapes32.shapes32_dataset_builder import images
 from common.data.shapes32.shapes32_dataset_builder import split_seed
 
-__all__ = ["Builder", "CONFIGS", "DIFFICULTY", "encode_examples", "image_info", "images",
-           "render", "split_seed"]
+__all__ = ["Builder", "CONFIGS", "DIFFICULTY", "encode_examples",
+           "image_info", "images", "render", "split_seed"]
