@@ -12,7 +12,7 @@ repository root, holding `src/`) and skip without it:
 
     REGJAX_OFFICIAL_CA_CALIB_DIR=/path/to/Correctness-aware-calibration \\
         JAX_PLATFORMS=cpu python -m pytest -q \\
-        tests/algos/calibration/test_official_parity.py
+        tests/algos/calibration/test_ca_calib_official_parity.py
 
 Its `.cuda()` calls are turned into no-ops for the run.
 """
