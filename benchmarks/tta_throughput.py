@@ -138,8 +138,12 @@ def main():
           "ostta": ("ostta", dict(diversity_weight=0.0, select=1.0), {})}
   margins = {}
   for frac in (1.0, 0.5, 0.25, 0.0):
-    margin = 1e6 if frac >= 1 else (float(np.quantile(ent, frac)) if frac > 0
-                                    else -1.0)
+    # All selected: a margin just above the largest possible entropy,
+    # log(classes). (A huge margin, e.g. 1e6, makes EATA's weight
+    # 1 / exp(entropy - margin) overflow: the official code's parameters
+    # become NaN after one step and it selects nothing from then on.)
+    margin = (math.log(args.classes) + 0.5 if frac >= 1 else
+              float(np.quantile(ent, frac)) if frac > 0 else -1.0)
     margins[frac] = margin
     cfgs[f"eata_sel{int(frac * 100)}"] = ("eata", eata_cfg,
                                           {"e_margin": margin})
