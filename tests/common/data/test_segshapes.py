@@ -44,6 +44,8 @@ def test_volumes_vary_along_the_stack_and_modalities_differ():
   assert np.all(sizes[..., 1].std(1).mean() > 0.01)
   assert np.mean(sizes[:, [0, -1], 1:] == 0) > np.mean(
       sizes[:, 3:5, 1:] == 0)
+  with pytest.raises(ValueError, match="segshapes has configs and splits"):
+    segshapes.scenes("domains", "train")
   with pytest.raises(ValueError, match="whole volumes"):
     render.render_split("source", 3, 9)
   with pytest.raises(ValueError, match="modality must be one of"):
@@ -51,10 +53,13 @@ def test_volumes_vary_along_the_stack_and_modalities_differ():
 
 
 def test_open_split_reads_label_maps(tmp_path):
-  source = sources.open_split("segshapes/source", "test", str(tmp_path))
+  source = sources.open_split("segshapes/domains", "target_test",
+                              str(tmp_path))
   assert source.num_classes == 4 and len(source) == 400
+  assert source.info.splits == {"source_train": 1600, "source_test": 400,
+                                "target_train": 800, "target_test": 400}
   batch = source.get(np.arange(16))
-  arrays = segshapes.scenes("source", "test", 16)
+  arrays = segshapes.scenes("domains", "target_test", 16)
   assert batch["label"].shape == (16, 32, 32)
   assert batch["label"].dtype == np.int32
   np.testing.assert_array_equal(batch["label"], arrays["label"])
