@@ -59,6 +59,18 @@ STANDINS: dict[str, dict[str, Any]] = {
     # label_shape: 4 shapes.
     "shapes3d": dict(shape=(64, 64, 3), classes=4,
                      splits={"train": 480_000}),
+    # Segmentation (per-pixel labels, `dense`): the SFDA prostate and IVD
+    # slices prepared as TFDS datasets (third_party_configs/sfda_seg). Split
+    # sizes are the slice counts of the official sizes/*.csv, used for
+    # every split: they only set the epoch length.
+    "sfda_prostate": dict(shape=(385, 385, 3), classes=2, dense=True,
+                          splits=dict.fromkeys(
+                              ("source_train", "target_train",
+                               "target_test"), 578)),
+    "sfda_ivd": dict(shape=(256, 256, 3), classes=2, dense=True,
+                     splits=dict.fromkeys(
+                         ("source_train", "target_train", "target_test"),
+                         4096)),
 }
 
 
@@ -128,6 +140,8 @@ def standin_source(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
                      "config.data.image_size")
   classes = len(d.classes) if d.classes else facts["classes"]
   example = {d.input_key: jax.ShapeDtypeStruct((1, h, w, c), np.uint8)}
+  if facts.get("dense"):  # per-pixel label maps
+    example["label"] = jax.ShapeDtypeStruct((1, h, w), np.int32)
   return example, n, classes
 
 
@@ -171,8 +185,9 @@ def _batch_spec(example: dict[str, Any], size: int,
   spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype,
                                                    sharding=split)
   batch = {k: spec((size, *v.shape[1:]), v.dtype) for k, v in example.items()}
-  batch.update(label=spec((size,), np.int32), index=spec((size,), np.int32),
-               epoch=spec((size,), np.int32), mask=spec((size,), np.bool_))
+  batch.setdefault("label", spec((size,), np.int32))  # unless per-pixel
+  batch.update(index=spec((size,), np.int32), epoch=spec((size,), np.int32),
+               mask=spec((size,), np.bool_))
   return batch
 
 
