@@ -53,10 +53,14 @@ _LABELS = {
 }
 
 
-def _official(c, dataset: str, prior: float) -> None:
+def _official(c, dataset: str, prior: float, size: int) -> None:
   """The official 2-class recipe of `prostate.make` / `ivd.make`."""
   c.data.update(name=dataset, train_split="target_train",
-                eval_split="target_test", mean=(0.5,), std=(0.5,))
+                eval_split="target_test", mean=(0.5,), std=(0.5,),
+                image_size=size)
+  # Slices per case vary: 3-D Dice needs the volumes' records grouped (a
+  # fixed `eval.slices_per_volume`); 2-D Dice is reported without it.
+  c.eval.slices_per_volume = 0
   c.model.name = "unet"
   # The official UNet (networks.py, nG=32): 32/64/128 and a 256 bridge.
   c.model.kwargs = dict(widths=(32, 64, 128, 256))
@@ -69,9 +73,12 @@ def _official(c, dataset: str, prior: float) -> None:
                  log_every_steps=50, eval_every_epochs=10)
   c.pretrain.overrides = (
       "data.train_split=source_train", "method.name=cross_entropy",
-      "schedule.learning_rate=0.0005", "schedule.decay_factor=1.0")
-  c.study.metrics = ("pretrained/dice3d_fg", "finetuned/dice3d_fg",
-                     "finetuned/dice_fg")
+      "schedule.learning_rate=0.0005", "schedule.decay_factor=1.0",
+      "method.sfda_seg.lamb_consprior=1.0", "method.sfda_seg.tags=labels")
+  c.study.metrics = ("pretrained/dice_fg", "finetuned/dice_fg",
+                     "finetuned/miou")
+  c.study.formats = {}
+  c.study.artifacts = ""
   c.study.seeds = (0,)
 
 
@@ -97,6 +104,7 @@ def get_config(variant: str = "cpu"):
   c.study.metrics = _METRICS
   c.study.metric_labels = _LABELS
   c.study.formats = {m: ".1f" for m in _METRICS}
+  c.study.artifacts = "experiments.sfda_seg.figures:artifacts"
   c.study.paper_source = (
       "not filled: the paper's tables (MedIA 2022, arXiv:2108.03152) were "
       "not available to us; see the README")
@@ -107,19 +115,24 @@ def get_config(variant: str = "cpu"):
     c.model.name = "unet"
     c.model.kwargs = dict(widths=(8, 16, 32))
     c.optim.update(name="adamw", weight_decay=1e-4)
-    c.schedule.update(name="constant", learning_rate=5e-4)
+    c.schedule.update(name="constant", learning_rate=1e-4)
     c.train.update(batch_size=32, steps=150, eval_batch_size=200,
                    log_every_steps=25, eval_every_epochs=0,
                    checkpoint_every_steps=1000, tensorboard=False)
     # Source training: 400 steps of cross-entropy on source_train.
+    # The sfda_seg keys are reset so that every arm of a seed shares one
+    # source model (the pretraining run is found by its config's hash).
     c.pretrain.overrides = (
         "data.train_split=source_train", "method.name=cross_entropy",
-        "schedule.learning_rate=0.003", "train.steps=400")
+        "schedule.learning_rate=0.003", "train.steps=400",
+        "method.sfda_seg.lamb_consprior=1.0", "method.sfda_seg.tags=labels")
     c.study.seeds = (0, 1, 2)
     c.smoke.enabled = True
   elif variant == "prostate":
-    _official(c, "sfda_prostate", 8000 / 385**2)
+    # 385^2 slices (sizes/prostate.csv), center-cropped to 384 for the
+    # U-Net's three poolings.
+    _official(c, "sfda_prostate", 8000 / 385**2, 384)
   else:
     # ivd.make: the same recipe; sizes/ivd.csv's dumbpredwtags column.
-    _official(c, "sfda_ivd", 579 / 256**2)
+    _official(c, "sfda_ivd", 579 / 256**2, 0)
   return c
