@@ -7,24 +7,32 @@ import pytest
 from common import models
 
 
-@pytest.mark.parametrize("name, kwargs, feature_shape", [
-    ("unet", dict(widths=(4, 8)), (2, 16, 16, 4)),
-    ("resnet_seg", dict(stage_sizes=(1, 1), widths=(4, 8), stem_width=4,
-                        decoder_width=8), (2, 4, 4, 8)),
-])
-def test_logits_per_pixel_and_features(name, kwargs, feature_shape):
-  model = models.get_model(name, 5, **kwargs)
+def test_unet_logits_per_pixel_and_features():
+  model = models.get_model("unet", 5, widths=(4, 8))
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 16, 16, 3))
-  variables = jax.jit(lambda r: model.init(r, x, train=False))(
-      jax.random.PRNGKey(1))
-  out, state = jax.jit(lambda v: model.apply(
-      v, x, train=True, mutable=["batch_stats"]))(variables)
+
+  @jax.jit
+  def forward(rng):
+    variables = model.init(rng, x, train=False)
+    return model.apply(variables, x, train=True, mutable=["batch_stats"])
+
+  out, state = forward(jax.random.PRNGKey(1))
   assert out["logits"].shape == (2, 16, 16, 5)
   assert out["logits"].dtype == jnp.float32
-  assert out["features"].shape == feature_shape
+  assert out["features"].shape == (2, 16, 16, 4)
   assert "batch_stats" in state
   # Pixels see their neighbourhood: the logits are not constant in space.
   assert float(jnp.std(out["logits"], axis=(1, 2)).min()) > 0
+
+
+def test_resnet_seg_output_shapes():
+  model = models.get_model("resnet_seg", 5, stage_sizes=(1, 1),
+                           widths=(4, 8), stem_width=4, decoder_width=8)
+  x = jnp.zeros((2, 32, 32, 3))
+  out = jax.eval_shape(lambda: model.apply(
+      model.init(jax.random.PRNGKey(0), x, train=False), x, train=False))
+  assert out["logits"].shape == (2, 32, 32, 5)
+  assert out["features"].shape == (2, 8, 8, 8)
 
 
 def test_resnet_seg_backbone_names_match_the_classifier():
