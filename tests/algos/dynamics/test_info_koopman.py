@@ -18,6 +18,10 @@ import scipy.linalg
 from algos.dynamics import info_koopman as ik
 
 OFFICIAL_ENV = "INFO_KOOPMAN_OFFICIAL"   # a checkout of the official repo
+# Jitted once: eager op-by-op dispatch dominates these tiny shapes.
+_entropy = jax.jit(ik.von_neumann_entropy)
+_erank = jax.jit(ik.effective_rank)
+_nce = jax.jit(ik.temporal_info_nce, static_argnums=1)
 
 
 def _latents_with_covariance(spectrum):
@@ -36,17 +40,17 @@ def test_von_neumann_entropy_of_known_spectra(spectrum):
   p = np.asarray(spectrum) / np.sum(spectrum)
   want = -np.sum(p[p > 0] * np.log(p[p > 0]))
   z = _latents_with_covariance(spectrum)
-  np.testing.assert_allclose(ik.von_neumann_entropy(z), want, atol=1e-5)
+  np.testing.assert_allclose(_entropy(z), want, atol=1e-5)
   # Roy-Vetterli effective rank: singular values ~ sqrt(eigenvalues).
   s = np.sqrt(np.asarray(spectrum))
   q = s[s > 0] / s.sum()
-  np.testing.assert_allclose(ik.effective_rank(z),
+  np.testing.assert_allclose(_erank(z),
                              np.exp(-np.sum(q * np.log(q))), rtol=1e-5)
 
 
 def test_entropy_gradient_is_finite_at_repeated_eigenvalues():
   z = _latents_with_covariance((1.0, 1.0, 1.0, 1.0))   # all equal: max S
-  g = jax.grad(lambda a: ik.von_neumann_entropy(a))(z)
+  g = jax.jit(jax.grad(ik.von_neumann_entropy))(z)
   assert np.all(np.isfinite(g))
   np.testing.assert_allclose(g, 0.0, atol=1e-4)        # S is maximal here
 
@@ -56,43 +60,48 @@ def test_info_nce_on_a_known_case():
   # -log(2k / (T - 1)) (2k positives among the T - 1 other states).
   t, k = 12, 3
   z = jnp.ones((2, t, 5))
-  np.testing.assert_allclose(ik.temporal_info_nce(z, k, 0.1),
-                             -np.log(2 * k / (t - 1)), rtol=1e-6)
-  assert ik.temporal_info_nce(z[:, :6], k, 0.1) == 0.0   # T <= 2k
+  np.testing.assert_allclose(_nce(z, k, 0.1), -np.log(2 * k / (t - 1)),
+                             rtol=1e-6)
+  assert _nce(z[:, :6], k, 0.1) == 0.0   # T <= 2k
 
 
 def test_zero_strength_is_the_plain_koopman_autoencoder_loss():
   model = ik.KoopmanAE(latent_dim=4, hidden=(8,))
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 9, 2))
-  params = model.init(jax.random.PRNGKey(1), x)["params"]
-  out = model.apply({"params": params}, x)
   hp = dict(recon_weight=0.3, mi_weight=0.0, entropy_weight=0.0,
             mi_temperature=0.1)
-  loss, metrics = ik.koopman_loss(hp, out, x, 3)
-  # By hand: decode phi(x_0) K^k, k = 1..T, against x_k; recon of x_0..x_{T-1}.
-  koop = np.asarray(params["koopman"])
-  z = np.asarray(model.apply({"params": params}, x[:, 0], method="encode"))
-  zs = []
-  for _ in range(8):
-    z = z @ koop
-    zs.append(z)
-  xk = np.asarray(model.apply({"params": params}, jnp.asarray(np.stack(zs, 1)),
-                              2, method="decode"))
-  pred = np.sum(np.mean((xk - np.asarray(x[:, 1:]))**2, axis=(0, 2)))
-  xr = np.asarray(model.apply({"params": params}, x[:, :8].reshape(-1, 2),
-                              method="rollout", steps=0)[:, 0])
-  recon = 8 * np.mean((xr - np.asarray(x[:, :8]).reshape(-1, 2))**2)
+
+  @jax.jit
+  def run(x):
+    params = model.init(jax.random.PRNGKey(1), x)["params"]
+    loss, metrics = ik.koopman_loss(hp, model.apply({"params": params}, x),
+                                    x, 3)
+    # By hand: decode phi(x_0) K^k, k = 1..T, against x_k; reconstruct
+    # x_0..x_{T-1} through phi and psi alone.
+    v = {"params": params}
+    z, zs = model.apply(v, x[:, 0], method="encode"), []
+    for _ in range(8):
+      z = z @ params["koopman"]
+      zs.append(z)
+    xk = model.apply(v, jnp.stack(zs, 1), 2, method="decode")
+    xr = model.apply(v, model.apply(v, x[:, :8], method="encode"), 2,
+                     method="decode")
+    return loss, metrics["pred_loss"], xk, xr
+
+  loss, pred_loss, xk, xr = map(np.asarray, run(x))
+  x = np.asarray(x)
+  pred = np.sum(np.mean((xk - x[:, 1:])**2, axis=(0, 2)))
+  recon = np.sum(np.mean((xr - x[:, :8])**2, axis=(0, 2)))
   np.testing.assert_allclose(loss, pred + 0.3 * recon, rtol=1e-5)
-  np.testing.assert_allclose(metrics["pred_loss"], pred, rtol=1e-5)
+  np.testing.assert_allclose(pred_loss, pred, rtol=1e-5)
 
 
 def test_gradients_match_finite_differences():
   with jax.enable_x64(True):
     z = jax.random.normal(jax.random.PRNGKey(2), (2, 10, 4), jnp.float64)
-    check_grads(lambda a: ik.von_neumann_entropy(a), (z,), order=1,
-                modes=("rev",), atol=1e-5, rtol=1e-5)
-    check_grads(lambda a: ik.temporal_info_nce(a, 2, 0.5), (z,), order=1,
-                modes=("rev",), atol=1e-5, rtol=1e-5)
+    terms = jax.jit(lambda a: ik.von_neumann_entropy(a)
+                    + ik.temporal_info_nce(a, 2, 0.5))
+    check_grads(terms, (z,), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
 
 
 def _official():
@@ -124,8 +133,8 @@ def test_terms_match_the_official_code(k, temperature):
     za = jnp.asarray(z)
     fn = lambda a: (ik.temporal_info_nce(a, k, temperature),
                     ik.von_neumann_entropy(a))
-    nce, ent = fn(za)
-    grad = jax.grad(lambda a: fn(a)[0] + 0.3 * fn(a)[1])(za)
+    nce, ent = jax.jit(fn)(za)
+    grad = jax.jit(jax.grad(lambda a: fn(a)[0] + 0.3 * fn(a)[1]))(za)
   np.testing.assert_allclose(nce, nce_t.item(), rtol=1e-10)
   np.testing.assert_allclose(ent, ent_t.item(), rtol=1e-10)
   np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=1e-7, atol=1e-10)
