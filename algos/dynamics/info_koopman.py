@@ -139,11 +139,13 @@ def effective_rank(z: jax.Array) -> jax.Array:
   """Roy & Vetterli's effective rank of centred latents `[..., m]`.
 
   exp of the Shannon entropy of the normalised singular values of the
-  centred sample matrix; between 1 (one mode) and m (all equal).
+  centred sample matrix; between 1 (one mode) and m (all equal). The
+  singular values come from the `[m, m]` Gram matrix's eigenvalues (an SVD
+  of the `[n, m]` samples costs ~10x more on CPU, in every step's metrics).
   """
   zf = z.reshape(-1, z.shape[-1])
   zf = zf - jnp.mean(zf, axis=0, keepdims=True)
-  sv = jnp.linalg.svd(zf, compute_uv=False)
+  sv = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(zf.T @ zf), 0.0))
   p = sv / jnp.maximum(jnp.sum(sv), 1e-30)
   return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(
       jnp.where(p > 0, p, 1.0)), 0.0)))
