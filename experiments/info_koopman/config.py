@@ -41,7 +41,8 @@ ARMS = {
     "official sign": dict(mi_weight=2.0, entropy_weight=-0.1),
     "MI only": dict(mi_weight=2.0, entropy_weight=0.0),
 }
-METRICS = ("rollout_rmse", "rollout_rmse_h", "pred_rmse_1", "latent_erank",
+METRICS = ("valid_steps", "rmse_window", "rollout_rmse", "rollout_rmse_h",
+           "pred_rmse_1", "latent_erank",
            "latent_vn_entropy", "d_stsp", "d_h", "free_run_diverged",
            "koopman_radius")
 
@@ -87,12 +88,15 @@ def get_config(variant: str = "cpu") -> mlc.ConfigDict:
   c.study.arms = arms()
   c.study.metrics = METRICS
   c.study.metric_labels = dict(
+      valid_steps="valid steps (RMSE < 0.5)", rmse_window="RMSE at 16",
       rollout_rmse="rollout RMSE (1..100)", rollout_rmse_h="RMSE at 100",
       pred_rmse_1="1-step RMSE", latent_erank="latent eff. rank",
       latent_vn_entropy="latent S_vN", d_stsp="D_stsp (free run)",
       d_h="D_H (free run)", free_run_diverged="free runs diverged",
       koopman_radius="spectral radius of K")
   c.study.formats = {m: ".3f" for m in METRICS}
+  c.study.formats.update(valid_steps=".1f", rollout_rmse=".3g",
+                         rollout_rmse_h=".3g")
   c.study.artifacts = "experiments.info_koopman.figures:artifacts"
   c.study.name = "results"
   c.smoke.enabled = variant == "cpu"

@@ -4,10 +4,15 @@ On `eval.test_trajectories` clean trajectories of `eval.test_length`
 states, drawn by the run's own generator (`dynamical_system`, same system,
 dt and standardisation) from a key no train step uses:
 
-* `pred_rmse_1`, `rollout_rmse`, `rollout_rmse_h`: RMSE of the latent
-  rollout psi(phi(x_t) K^n) against x_{t+n} from every start t
-  (`dynamics_metrics.prediction_error_curve`): n = 1, averaged over
-  n = 1..`eval.horizon`, and at n = `eval.horizon` (standardised units);
+* `pred_rmse_1`, `rmse_window`, `rollout_rmse`, `rollout_rmse_h`: RMSE of
+  the latent rollout psi(phi(x_t) K^n) against x_{t+n} from every start t
+  (`dynamics_metrics.prediction_error_curve`, mean over starts): at n = 1,
+  at n = T (the training window, `data.kwargs.length - 1`), averaged over
+  n = 1..`eval.horizon`, and at n = `eval.horizon` (standardised units:
+  the attractor's std is 1 per coordinate);
+* `valid_steps`: the number of leading rollout steps whose RMSE stays
+  below `VALID_RMSE` (capped at the horizon), a measure that an exploding
+  rollout cannot dominate;
 * `d_stsp`, `d_h`: state-space divergence and power-spectrum Hellinger
   distance of a free run of `test_length` steps from each trajectory's
   first state (mean over the runs that stay finite; `free_run_diverged`
@@ -32,6 +37,7 @@ from common.eval import dynamics_metrics
 from common.eval import evaluators
 
 _HELD_OUT_STREAM = 20_000
+VALID_RMSE = 0.5   # half the attractor's std
 
 
 def test_trajectories(config: Any) -> np.ndarray:
@@ -63,14 +69,18 @@ def model_functions(model: Any, variables: Any):
 
 
 def rollout_metrics(model: Any, variables: Any, test: np.ndarray,
-                    horizon: int) -> dict[str, float]:
+                    horizon: int, window: int) -> dict[str, float]:
   """The metrics listed in the module docstring on `test` `[n, L, d]`."""
   curve_fn, free_run, encode = model_functions(model, variables)
   curve = np.mean([np.asarray(curve_fn(jnp.asarray(x), horizon))
                    for x in test], axis=0)
-  out = {"pred_rmse_1": float(np.sqrt(curve[0])),
+  rmse = np.sqrt(curve)
+  bad = np.flatnonzero(~(rmse < VALID_RMSE))
+  out = {"pred_rmse_1": float(rmse[0]),
+         "rmse_window": float(rmse[min(window, horizon) - 1]),
          "rollout_rmse": float(np.sqrt(curve.mean())),
-         "rollout_rmse_h": float(np.sqrt(curve[-1]))}
+         "rollout_rmse_h": float(rmse[-1]),
+         "valid_steps": float(bad[0] if len(bad) else horizon)}
   runs = np.asarray(free_run(jnp.asarray(test[:, 0]), test.shape[1] - 1))
   d_stsp, d_h = [], []
   for true, gen in zip(test, runs):
@@ -98,4 +108,5 @@ def evaluate(setup: Any, state: Any) -> dict[str, float]:
   cfg = setup.config
   variables = {"params": state.params, **state.model_state}
   return rollout_metrics(setup.model, variables, test_trajectories(cfg),
-                         int(cfg.eval.horizon))
+                         int(cfg.eval.horizon),
+                         int(cfg.data.kwargs.length) - 1)
