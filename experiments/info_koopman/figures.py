@@ -73,15 +73,20 @@ def _rollouts(system: str, arms: dict[str, Any], out_dir: str) -> str:
                            squeeze=False)
   for row, (name, d) in enumerate(arms.items()):
     n = min(_SHOW_STEPS, len(d["truth"]))
+    # A diverging rollout is drawn until it leaves 1.5x the truth's range.
+    span = 1.5 * np.abs(d["truth"]).max()
+    run = np.where(np.abs(d["run"]) <= span, d["run"], np.nan)
     ax = axes[row, 0]
     ax.plot(d["truth"][:n, 0], "k-", lw=1, label="truth")
-    run = np.clip(d["run"], -10, 10)
     ax.plot(run[:n, 0], "r--", lw=1, label="Koopman rollout")
+    ax.set_ylim(-span, span)
     ax.set_ylabel(name)
     ax.set_xlabel("step")
     ax = axes[row, 1]
     ax.plot(d["truth"][:, a], d["truth"][:, b], "k-", lw=0.4, label="truth")
     ax.plot(run[:, a], run[:, b], "r-", lw=0.6, label="free run")
+    ax.set_xlim(-span, span)
+    ax.set_ylim(-span, span)
     ax.set_xlabel(f"x{a}")
     ax.set_ylabel(f"x{b}")
   axes[0, 0].legend(fontsize=7)
@@ -97,7 +102,7 @@ def _rollouts(system: str, arms: dict[str, Any], out_dir: str) -> str:
 def _curves(system: str, arms: dict[str, Any], out_dir: str) -> str:
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
   for name, d in arms.items():
-    axes[0].plot(np.arange(1, len(d["rmse"]) + 1), d["rmse"], label=name)
+    axes[0].semilogy(np.arange(1, len(d["rmse"]) + 1), d["rmse"], label=name)
     axes[1].semilogy(np.arange(1, len(d["spectrum"]) + 1), d["spectrum"],
                      "o-", ms=3, label=name)
   axes[0].set_xlabel("rollout step n")
