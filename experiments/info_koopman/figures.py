@@ -91,12 +91,8 @@ def _rollouts(system: str, arms: dict[str, Any], out_dir: str) -> str:
     ax.set_ylabel(f"x{b}")
   axes[0, 0].legend(fontsize=7)
   axes[0, 1].legend(fontsize=7)
-  fig.suptitle(f"{system}: held-out trajectory (seed of the first run)")
-  fig.tight_layout()
-  path = os.path.join(out_dir, f"{system}_rollouts.png")
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return _save(fig, f"{system}: held-out trajectory (seed of the first run)",
+               os.path.join(out_dir, f"{system}_rollouts.png"))
 
 
 def _curves(system: str, arms: dict[str, Any], out_dir: str) -> str:
@@ -110,9 +106,13 @@ def _curves(system: str, arms: dict[str, Any], out_dir: str) -> str:
   axes[1].set_xlabel("latent singular value index")
   axes[1].set_ylabel("normalised singular value")
   axes[0].legend(fontsize=7)
-  fig.suptitle(f"{system}: n-step error and latent spectrum")
+  return _save(fig, f"{system}: n-step error and latent spectrum",
+               os.path.join(out_dir, f"{system}_curves.png"))
+
+
+def _save(fig: Any, title: str, path: str) -> str:
+  fig.suptitle(title)
   fig.tight_layout()
-  path = os.path.join(out_dir, f"{system}_curves.png")
   fig.savefig(path, dpi=90)
   plt.close(fig)
   return path
