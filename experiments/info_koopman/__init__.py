@@ -1,0 +1,9 @@
+"""Experiment folder of `info_koopman`: Information Shapes Koopman Representation.
+
+`STATUS`, `NOTE` and `ALGOS` are read (without importing) by
+`common.papers` for `regjax list` and WORKSPACE.md's table.
+"""
+
+STATUS = 'implemented'
+ALGOS = 'algos/dynamics/info_koopman.py'
+NOTE = ("CPU study (Lorenz-63, Van der Pol; 3 seeds): latent effective rank higher with the Lagrangian on every seed (10.5 vs 6.6; 8.3 vs 4.4), lower rollout error not reproduced: plain KAE better on every seed (valid steps 30 vs 27, 43 vs 32; RMSE at 16 steps 2-3x lower); K unstable in every arm (radius 1.02-1.10); official code's entropy sign is the opposite of the paper's (both run); InfoNCE / S_vN equal the official torch code; CFDBench not run")
