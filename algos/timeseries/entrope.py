@@ -92,6 +92,8 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
 
   def predict(hp, ctx, params, method_state, batch):
     del method_state, batch
+    if stage == "entropy":
+      return ctx.forward(params, train=False, mode="entropy")[0]
     return ctx.forward(params, train=False, quantile=hp["quantile"])[0]
 
   return method_lib.Method(
