@@ -97,8 +97,8 @@ def get_config(variant: str = "cpu") -> mlc.ConfigDict:
     c.study.arms = {
         "EntroPE global": "",
         "EntroPE relative": "model.kwargs.rule=relative",
-        "fixed patches (size 9)": "model.kwargs.patching=static,"
-                                  "model.kwargs.patch_size=9",
+        "fixed patches (size 8)": "model.kwargs.patching=static,"
+                                  "model.kwargs.patch_size=8",
     }
     c.study.artifacts = "experiments.entrope.forecast_eval:artifacts"
     c.smoke.enabled = True

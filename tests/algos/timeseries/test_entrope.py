@@ -34,7 +34,7 @@ def test_quantize_matches_official_bucketing():
 def test_global_rule_boundaries_from_known_entropy():
   # Entropy peaks at t = 3 and 7: patches start one step later.
   h = jnp.array([[0.1, 0.2, 0.1, 3.0, 0.2, 0.1, 0.3, 2.5, 0.1, 0.2]])
-  starts = ep.entropy_starts(h, 0.75, "global", max_patch_length=100)
+  starts = ep.entropy_starts(h, 0.8, "global", max_patch_length=100)
   np.testing.assert_array_equal(np.flatnonzero(starts[0]), [0, 4, 8])
 
 
