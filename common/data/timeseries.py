@@ -25,6 +25,7 @@ of `(rng, n)`:
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -132,10 +133,12 @@ def regime_ar(config: Any) -> procedural.Generator:
 # --------------------------------------------------------------------------
 
 _HOUR = 30 * 24        # steps per "month" at one step per hour
-# dataset -> (file stem, steps per hour or 0 for the 70/10/20 split)
-DATASETS = {"ETTh1": ("ETTh1", 1), "ETTh2": ("ETTh2", 1),
-            "ETTm1": ("ETTm1", 4), "ETTm2": ("ETTm2", 4),
-            "weather": ("weather", 0), "electricity": ("electricity", 0)}
+# dataset -> (file stem, steps per hour or 0 for the 70/10/20 split,
+# channels)
+DATASETS = {"ETTh1": ("ETTh1", 1, 7), "ETTh2": ("ETTh2", 1, 7),
+            "ETTm1": ("ETTm1", 4, 7), "ETTm2": ("ETTm2", 4, 7),
+            "weather": ("weather", 0, 21),
+            "electricity": ("electricity", 0, 321)}
 SPLITS = ("train", "val", "test")
 CSV_DEFAULTS = dict(dataset="ETTh1", context_len=96, horizon=96,
                     epoch_size=8192)
@@ -203,20 +206,34 @@ def split_windows(config: Any, split: str) -> dict[str, np.ndarray]:
   return windows(series, np.arange(n), kw["context_len"], kw["horizon"])
 
 
+@functools.lru_cache(maxsize=4)
+def _train_rows(data_dir: str, dataset: str, context_len: int) -> np.ndarray:
+  return standardised_splits(data_dir, dataset, context_len)["train"]
+
+
 @procedural.register_generator("ltsf_csv")
 def ltsf_csv(config: Any) -> procedural.Generator:
-  """Training windows of a benchmark CSV, drawn on device."""
+  """Training windows of a benchmark CSV, drawn on device.
+
+  The file is read when the first batch is drawn (validating a config
+  needs no data); its rows become a constant of the jitted step.
+  """
   kw = procedural.settings(config, CSV_DEFAULTS, CSV_RULES)
   length, horizon = kw["context_len"], kw["horizon"]
-  train = jnp.asarray(standardised_splits(
-      config.data.data_dir, kw["dataset"], length)["train"])
-  num = train.shape[0] - length - horizon + 1
+  data_dir, dataset = config.data.data_dir, kw["dataset"]
+  channels = DATASETS[dataset][2]
 
   def sample(rng, n):
+    train = jnp.asarray(_train_rows(data_dir, dataset, length))
+    if train.shape[1] != channels:
+      raise ValueError(f"{dataset} has {channels} channels; the file in "
+                       f"{data_dir!r} has {train.shape[1]}")
+    num = train.shape[0] - length - horizon + 1
     starts = jax.random.randint(rng, (n,), 0, num)
     idx = starts[:, None] + jnp.arange(length + horizon)[None]
     w = train[idx]
     return {"x": w[:, :length], "y": w[:, length:]}
-  return procedural.Generator(
-      sample=sample, example=procedural.example_from(sample),
-      epoch_size=min(kw["epoch_size"], num), eval_examples=0)
+  example = {"x": jax.ShapeDtypeStruct((1, length, channels), jnp.float32),
+             "y": jax.ShapeDtypeStruct((1, horizon, channels), jnp.float32)}
+  return procedural.Generator(sample=sample, example=example,
+                              epoch_size=kw["epoch_size"], eval_examples=0)

@@ -15,7 +15,7 @@ true switch points (+-`eval.boundary_tolerance` steps).
 
 Variants (`--config=experiments/entrope/config.py:<variant>`):
   cpu          (default) regime-switching AR(2) series (`regime_ar`: 3
-               regimes, 3 channels, mean regime length 16), L=48, H=24; a
+               regimes, 3 channels, mean regime length 48), L=48, H=24; a
                small EntroPE (d=16) with the global-quantile rule vs the
                same network on fixed-size patches of the length giving the
                same mean patch count (official `static` mode); minutes.
@@ -78,7 +78,7 @@ def get_config(variant: str = "cpu") -> mlc.ConfigDict:
     c.data.name = "regime_ar"
     c.data.kwargs = mlc.ConfigDict(dict(
         context_len=48, horizon=24, channels=3, num_regimes=3,
-        mean_duration=16.0, epoch_size=4096, eval_examples=256))
+        mean_duration=48.0, epoch_size=4096, eval_examples=256))
     # The official vocab-64 entropy model (entropy_model_checkpoints_vocab64).
     c.model.kwargs = mlc.ConfigDict(dict(
         horizon=24, vocab_size=64, d_model=16, heads=2, global_layers=2,
