@@ -97,6 +97,9 @@ def get_config(variant: str = "cpu") -> mlc.ConfigDict:
     c.study.arms = {
         "EntroPE global": "",
         "EntroPE relative": "model.kwargs.rule=relative",
+        # 48 / 7 -> 7 patches: EntroPE global's mean count (6.9-7.0).
+        "fixed patches (size 7)": "model.kwargs.patching=static,"
+                                  "model.kwargs.patch_size=7",
         "fixed patches (size 8)": "model.kwargs.patching=static,"
                                   "model.kwargs.patch_size=8",
     }
