@@ -86,13 +86,14 @@ def tiny():
             d_ff=16, max_patch_length=8, entropy_dim=8, entropy_heads=2,
             entropy_layers=1, decoder_window=3)
   model = entrope_model.EntroPE(max_patches=12, **kw)
-  params = model.init({"params": jax.random.PRNGKey(3)}, x)
+  # Jitted: one compilation instead of op-by-op dispatch of the init.
+  params = jax.jit(model.init)({"params": jax.random.PRNGKey(3)}, x)
   return x, kw, params
 
 
 def test_padding_patch_slots_do_not_change_the_forecast(tiny):
   x, kw, params = tiny
-  outs = [entrope_model.EntroPE(max_patches=p, **kw).apply(
+  outs = [jax.jit(entrope_model.EntroPE(max_patches=p, **kw).apply)(
       params, x, quantile=0.8) for p in (12, 32)]
   assert int(outs[0]["overflow"].max()) == 0
   np.testing.assert_array_equal(outs[0]["starts"], outs[1]["starts"])

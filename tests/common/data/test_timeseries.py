@@ -16,8 +16,9 @@ KW = dict(context_len=24, horizon=8, mean_duration=6.0, burn_in=8)
 
 def _draw(key, n=16):
   params = timeseries.regime_parameters(3, 2, world_seed=0)
-  return jax.tree.map(np.asarray, timeseries.sample_regime_ar(
-      jax.random.PRNGKey(key), n, params=params, **KW))
+  draw = jax.jit(lambda k: timeseries.sample_regime_ar(
+      k, n, params=params, **KW))
+  return jax.tree.map(np.asarray, draw(jax.random.PRNGKey(key)))
 
 
 def test_regime_ar_is_deterministic_and_consistent():
