@@ -152,11 +152,19 @@ def noisy_patches(config: Any) -> procedural.Generator:
                (_cropper(eval_photos, noise, level, seed + 2, patch),
                 _bank(eval_digits, noise, level, seed + 3))]
   elif kw["images"] == "folder":
-    root = config.data.data_dir
-    frac = 0.0
-    sources = [(_cropper(_folder(os.path.join(root, kw[d])), noise, level,
-                         seed + 2 * i, patch), None)
-               for i, d in enumerate(("train_dir", "eval_dir"))]
+    # Read on first use (inside the first trace), so that a config whose
+    # data are elsewhere still validates.
+    root, frac, loaded = config.data.data_dir, 0.0, []
+
+    def lazy(i):
+      def crop(key, n):
+        if not loaded:
+          loaded.extend(_cropper(_folder(os.path.join(root, kw[k])), noise,
+                                 level, seed + 2 * j, patch)
+                        for j, k in enumerate(("train_dir", "eval_dir")))
+        return loaded[i](key, n)
+      return crop
+    sources = [(lazy(0), None), (lazy(1), None)]
   else:
     raise config_lib.ConfigError(
         f"config.data.kwargs.images={kw['images']!r}; allowed 'embedded' "
@@ -176,7 +184,10 @@ def noisy_patches(config: Any) -> procedural.Generator:
     return sample
 
   sample = sampler(*sources[0])
+  shape = jax.ShapeDtypeStruct((1, patch, patch, 1), jnp.float32)
+  example = {"noisy": shape, "clean": shape,
+             "mask": jax.ShapeDtypeStruct((1,), jnp.bool_)}
   return procedural.Generator(
-      sample=sample, example=procedural.example_from(sample), num_classes=0,
+      sample=sample, example=example, num_classes=0,
       epoch_size=int(kw["epoch_size"]), eval_sample=sampler(*sources[1]),
       eval_examples=int(kw["eval_examples"]))

@@ -61,4 +61,4 @@ def test_bad_settings_are_refused():
     c = mlc.ConfigDict(dict(data=dict(name="noisy_patches",
                                       data_dir="/nonexistent")))
     c.data.kwargs = mlc.ConfigDict(dict(images="folder", train_dir="t"))
-    procedural.make(c)
+    procedural.make(c).sample(jax.random.PRNGKey(0), 2)
