@@ -221,6 +221,7 @@ def hoag(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
     raise ValueError(f"accuracy={accuracy!r}; allowed quadratic, cubic, "
                      "geometric, fixed")
   theta, x, eps0 = theta0, x0, eps
+  theta_prev = theta0
   ll_calls, g_old, lip_lambda = 0, np.inf, None
   hist = {"loss": [], "ll_calls": [], "eps": [], "step": []}
   _record(hist, problem.upper(x), 0, eps, 0.0)
@@ -241,14 +242,18 @@ def hoag(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
     if g <= g_old + 0.25 * eps + old_eps * 1.25 * incr - lip_lambda * incr ** 2:
       lip_lambda *= 0.95
       step = 1 / lip_lambda
-      theta = theta - step * h
+      theta_prev, theta = theta, theta - step * h
       g_old = g
     elif g >= 1.2 * g_old:
+      # The last step raised the loss: undo it (Pedregosa's hoag.py resets
+      # the hyperparameter; the MAID repo's HOAG keeps the rejected one and
+      # can stall), halve the step and tighten the tolerance.
       lip_lambda *= 2
+      theta = theta_prev
       if accuracy != "fixed":
         eps *= 0.5
     else:
-      theta = theta - step * h
+      theta_prev, theta = theta, theta - step * h
       g_old = g
     theta = jnp.clip(theta, -clip, clip)
     _record(hist, g, ll_calls, eps, step)
