@@ -7,7 +7,7 @@ code cubeyoung/Noise2Score (PyTorch).
 Variants (`--config=experiments/noise2score/config.py:<variant>`):
   cpu    (default) minutes on a CPU: 32x32 grey patches of scikit-learn's
          sample photographs and upsampled digits (`noisy_patches`,
-         embedded), a small Noise2Noise U-Net (width 24, depth 3), one
+         embedded), a small Noise2Noise U-Net (width 16, depth 2), one
          fixed noisy realisation of the training images, held-out patches.
   bsd68  the paper's grey setting: train on the noisy images of a folder
          (`data_dir/train`: CBSD400 / DIV2K in grey, the official
