@@ -119,9 +119,12 @@ def test_blind_grid_and_criteria():
 
 
 def test_unet_shapes_and_depth_check():
+  # Shapes only (traced, not compiled): the smoke run compiles the model.
   model = unet.N2NUNet(width=8, depth=2, head=(8, 8))
-  x = jnp.zeros((2, 16, 16, 1))
-  params = model.init(jax.random.PRNGKey(0), x)
-  assert model.apply(params, x)["output"].shape == (2, 16, 16, 1)
+  x = jax.ShapeDtypeStruct((2, 16, 16, 1), jnp.float32)
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
+  assert jax.eval_shape(model.apply, params, x)["output"].shape == (
+      2, 16, 16, 1)
   with pytest.raises(ValueError, match="divisible by 4"):
-    model.apply(params, jnp.zeros((1, 18, 18, 1)))
+    jax.eval_shape(model.apply, params,
+                   jax.ShapeDtypeStruct((1, 18, 18, 1), jnp.float32))
