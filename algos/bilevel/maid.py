@@ -25,6 +25,12 @@ not training updates. The upper-level update of MAID is its own line
 search, and HOAG's (Pedregosa 2016, the official baseline) its own
 step-size rule; neither is an optax optimizer.
 
+Differences from the official code: the lower-level stop is `||grad|| / mu
+<= eps` (the official `Quadratic.py` divides by `2 mu`; the logistic
+`FISTA` estimates mu = L - 1e-3 by power iteration, we use exp(min theta));
+CG iterations are not counted (jax's cg does not return them). Parity of
+iterates with the official code was not checked (not run here).
+
 CG: `jax.scipy.sparse.linalg.cg` with `tol=0, atol=delta` (absolute
 residual, what MAID's bound needs), matrix-free on Hessian-vector products,
 pytree unknowns; lineax is not a dependency of this repo and would add
