@@ -1,0 +1,82 @@
+"""Bilevel test problems of MAID (arXiv:2308.10098), as in the official code.
+
+* `quadratic(seed)`: `Quadratic.py`: `g(x, theta) = 1/2 ||A2 x + A3 theta -
+  b2||^2`, `f(x) = 1/2 ||A1 x - b1||^2`, `n = 1000`, `m = 10`, entries
+  uniform [0, 1), `b1 = A1 x1 + 0.01 y1`, `b2 = A2 x2 + A3 theta_e + 0.01
+  y2`. Known optimum: `theta* = argmin 1/2 ||A1 M (b2 - A3 theta) - b1||^2`
+  with `M = (A2^T A2)^{-1} A2^T` (`exact`).
+* `logistic(...)`: `MultiClassRegression.py` on embedded data: multinomial
+  logistic regression without bias on scikit-learn's 8x8 digits (pixels /
+  16), one weight per entry of the `[64, 10]` weight matrix, `g = CE_train
+  + 1/2 sum exp(theta) x^2`, `f = CE_validation` (the official code uses
+  12x12 MNIST, train / test).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from algos.bilevel import maid
+
+
+class Quadratic(NamedTuple):
+  problem: maid.Problem
+  theta_star: jax.Array     # [m] the upper-level optimum
+  f_star: float
+  x_star: object            # x_star(theta) -> [m]
+  hypergradient: object     # exact h(theta) -> [m]
+  x_init: jax.Array         # the official start x0 = x2
+
+
+def quadratic(seed: int = 29, n: int = 1000, m: int = 10) -> Quadratic:
+  k = jax.random.split(jax.random.PRNGKey(seed), 8)
+  a1, a2, a3 = (jax.random.uniform(k[i], (n, m), jnp.float64
+                                   if jax.config.jax_enable_x64 else
+                                   jnp.float32) for i in range(3))
+  x1, x2, theta_e = (jax.random.uniform(k[3 + i], (m,)) for i in range(3))
+  b1 = a1 @ x1 + 0.01 * jax.random.normal(k[6], (n,))
+  b2 = a2 @ x2 + a3 @ theta_e + 0.01 * jax.random.normal(k[7], (n,))
+  gram = a2.T @ a2
+  eig = jnp.linalg.eigvalsh(gram)
+  solve = lambda r: jnp.linalg.solve(gram, a2.T @ r)
+  x_star = lambda theta: solve(b2 - a3 @ theta)
+  design = a1 @ jnp.linalg.solve(gram, a2.T @ a3)          # A1 M A3 [n, m]
+  theta_star = jnp.linalg.lstsq(design, a1 @ solve(b2) - b1)[0]
+  upper = lambda x: 0.5 * jnp.sum((a1 @ x - b1) ** 2)
+  lower = lambda x, theta: 0.5 * jnp.sum((a2 @ x + a3 @ theta - b2) ** 2)
+  problem = maid.Problem(
+      upper=upper, lower=lower, mu=lambda theta: eig[0],
+      lip=lambda theta: eig[-1],
+      lip_upper=float(jnp.linalg.eigvalsh(a1.T @ a1)[-1]))
+  return Quadratic(problem, theta_star, float(upper(x_star(theta_star))),
+                   x_star, lambda th: -design.T @ (a1 @ x_star(th) - b1), x2)
+
+
+def _ce(logits, labels):
+  return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits),
+                                       labels[:, None], axis=1))
+
+
+def logistic(num_train: int = 1000) -> tuple[maid.Problem, dict]:
+  """The digits problem and its data `{"x_train", "y_train", "x_val",
+  "y_val"}` (the upper level is the validation cross-entropy)."""
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  d = datasets.load_digits()
+  x = jnp.asarray(d.data / 16.0, jnp.float32)
+  y = jnp.asarray(d.target, jnp.int32)
+  order = np.random.default_rng(0).permutation(len(x))
+  tr, va = order[:num_train], order[num_train:]
+  xt, yt, xv, yv = x[tr], y[tr], x[va], y[va]
+  lip_ce = float(jnp.linalg.eigvalsh(xt.T @ xt)[-1]) / (2 * len(xt))
+  problem = maid.Problem(
+      upper=lambda w: _ce(xv @ w, yv),
+      lower=lambda w, theta: _ce(xt @ w, yt) + 0.5 * jnp.sum(
+          jnp.exp(theta) * w ** 2),
+      mu=lambda theta: jnp.min(jnp.exp(theta)),
+      lip=lambda theta: lip_ce + jnp.max(jnp.exp(theta)),
+      lip_upper=float(jnp.linalg.eigvalsh(xv.T @ xv)[-1]) / (2 * len(xv)))
+  return problem, {"x_train": xt, "y_train": yt, "x_val": xv, "y_val": yv}
