@@ -105,7 +105,9 @@ def get_config(variant: str = "digits") -> mlc.ConfigDict:
     c.study.metrics = ("mse", "nfe", "predict_ms", "train_nfe")
     c.study.seeds = (0, 1, 2)
     c.study.name = "results_spiral"
-    c.smoke.enabled = True
+    # No smoke run (its compile costs as much as the digits smoke run);
+    # tests/algos/dynamics/test_regnde.py checks the generator.
+    c.smoke.enabled = False
   elif variant == "mnist":
     c.data.update(name="mnist", crop_padding=0, flip=False, mean=(0.0,),
                   std=(1.0,))

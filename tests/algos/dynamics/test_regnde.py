@@ -145,3 +145,17 @@ def test_error_weight_decays_exponentially_from_lambda_0_to_lambda_1():
                              rtol=1e-4)
   assert float(regnde.error_weight(jnp.float32(0.0), jnp.float32(10.0),
                                    jnp.float32(1.0), jnp.float32(4.0))) == 0.0
+
+
+def test_spiral_generator_matches_the_adaptive_solver():
+  import ml_collections as mlc  # pylint: disable=g-import-not-at-top
+  from experiments.regnde import tasks  # pylint: disable=g-import-not-at-top
+  config = mlc.ConfigDict({"data": {"name": "spiral_series", "kwargs": {
+      "noise": 0.0, "num_times": 5}}})
+  gen = tasks.spiral_series(config)
+  batch = jax.jit(lambda k: gen.sample(k, 4))(jax.random.PRNGKey(0))
+  ys, _ = jax.jit(lambda y: adaptive_rk.solve_at(
+      lambda t, y: tasks.spiral_field(y), y, jnp.linspace(0.0, 0.5, 5),
+      adaptive_rk.Tolerances(1e-7, 1e-7), differentiable=False))(batch["y0"])
+  np.testing.assert_allclose(jnp.moveaxis(ys, 0, 1), batch["target"],
+                             atol=1e-4)
