@@ -18,7 +18,8 @@ Variants (`--config=experiments/regnde/config.py:<variant>`):
           rtol = atol = 1e-7; 6 epochs, batch 64, Adam 3e-3.
   spiral  CPU, minutes: fit the cubic spiral (generator `spiral_series`)
           with an MLP vector field on y^3 (torchdiffeq's demo network),
-          10 times over [0, 0.5], MSE; 400 steps, batch 64.
+          10 times over [0, 0.5], MSE; 200 steps, batch 64, at most 32
+          attempted steps per interval.
   mnist   the official MNIST recipe (experiments/mnist_node.jl +
           configs/mnist_node.yml): 784-d dynamics, hidden 100, Tsit5 ->
           our DP5 at rtol = atol = 1.4e-8, batch 512, 75 epochs, momentum
@@ -101,9 +102,9 @@ def get_config(variant: str = "digits") -> mlc.ConfigDict:
     c.model = mlc.ConfigDict(dict(name="node_series", dtype="float32"))
     c.model.kwargs = mlc.ConfigDict(dict(
         num_times=10, t_end=0.5, hidden=(50,), cube_inputs=True, rtol=1e-5,
-        atol=1e-5, pcoeff=0.0, icoeff=1.0, max_steps=128, chunk=4))
+        atol=1e-5, pcoeff=0.0, icoeff=1.0, max_steps=32, chunk=4))
     c.method.regnde.task_loss = "mse"
-    c.train.update(batch_size=64, steps=400, eval_batch_size=256)
+    c.train.update(batch_size=64, steps=200, eval_batch_size=256)
     c.study.arms = _arms(1.0, 0.1, 0.01, steer=False)
     c.study.metrics = ("mse", "nfe", "predict_ms", "train_nfe")
     c.study.seeds = (0, 1, 2)
