@@ -21,6 +21,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import ml_collections as mlc
 
 from benchmarks import bench_lib
@@ -34,7 +35,7 @@ def _args() -> argparse.Namespace:
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--arms", default="NODE,ERNODE,SRNODE,STEER")
   p.add_argument("--steps", type=int, default=5)
-  p.add_argument("--rounds", type=int, default=7)
+  p.add_argument("--rounds", type=int, default=5)
   return p.parse_args()
 
 
@@ -59,7 +60,8 @@ def main():
     s, state = _restore(os.path.join(args.runs, arm, f"seed_{args.seed}"))
     train_batch = next(s.train_batches(0))
     eval_batches = list(s.eval_batches())
-    box = {"state": state}
+    # The train step donates its state: prediction keeps its own copy.
+    box = {"state": jax.tree.map(jnp.copy, state)}
 
     def train(s=s, box=box, batch=train_batch):
       box["state"], metrics, _ = s.train_step(box["state"], batch,
