@@ -204,7 +204,7 @@ def _masked(active: jax.Array, new, old):
 
 def solve(f: VectorField, y0: jax.Array, t0, t1, tol: Tolerances = Tolerances(),
           *, dt0: float | jax.Array | None = None, max_steps: int = 256,
-          differentiable: bool = True, chunk: int = 8
+          differentiable: bool = True, chunk: int = 8, remat: bool = False
           ) -> tuple[jax.Array, SolveStats]:
   """Solves `dy/dt = f(t, y)` from `y0` [...] at `t0` to `t1` (t1 > t0).
 
@@ -219,6 +219,9 @@ def solve(f: VectorField, y0: jax.Array, t0, t1, tol: Tolerances = Tolerances(),
     differentiable: True for the reverse-differentiable bounded loop
       (training), False for a `lax.while_loop` (prediction).
     chunk: attempted steps per skippable block of the bounded loop.
+    remat: recompute each attempted step in the backward pass instead of
+      keeping its stages (`jax.checkpoint`): memory of the bounded loop
+      drops to about the carried state per step, for one more forward.
 
   Returns:
     `(y(t1) [...], SolveStats)`.
@@ -246,8 +249,12 @@ def solve(f: VectorField, y0: jax.Array, t0, t1, tol: Tolerances = Tolerances(),
         lambda s: ~done(s) & (s.steps < max_steps),
         lambda s: _attempt(f, t1, tol, s), state)
   else:
+    attempt = lambda s: _attempt(f, t1, tol, s)
+    if remat:
+      attempt = jax.checkpoint(attempt)
+
     def inner(s, _):
-      return _masked(~done(s), _attempt(f, t1, tol, s), s), None
+      return _masked(~done(s), attempt(s), s), None
 
     def outer(s, _):
       return jax.lax.cond(done(s), lambda s: s,

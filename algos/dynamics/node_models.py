@@ -49,6 +49,7 @@ class SolverSettings(nn.Module):
   icoeff: float = 1.0
   max_steps: int = 256
   chunk: int = 8
+  remat: bool = False     # recompute attempted steps in the backward pass
 
   def tolerances(self) -> adaptive_rk.Tolerances:
     return adaptive_rk.Tolerances(rtol=self.rtol, atol=self.atol,
@@ -108,7 +109,7 @@ class NODEClassifier(SolverSettings):
       t1 = t1 + (2.0 * u - 1.0) * self.steer_b
     z1, stats = adaptive_rk.solve(
         f, z0, 0.0, t1, self.tolerances(), max_steps=self.max_steps,
-        differentiable=train, chunk=self.chunk)
+        differentiable=train, chunk=self.chunk, remat=self.remat)
     logits = nn.Dense(self.num_classes, name="classifier")(z1)
     return {"logits": logits, "features": z1,
             **solver_outputs(stats, x.shape[0])}

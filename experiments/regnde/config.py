@@ -118,7 +118,7 @@ def get_config(variant: str = "digits") -> mlc.ConfigDict:
     c.model = mlc.ConfigDict(dict(name="node_classifier", dtype="float32"))
     c.model.kwargs = mlc.ConfigDict(dict(
         hidden=100, t1=1.0, steer_b=0.0, rtol=1.4e-8, atol=1.4e-8,
-        pcoeff=0.0, icoeff=1.0, max_steps=256, chunk=16))
+        pcoeff=0.0, icoeff=1.0, max_steps=256, chunk=16, remat=True))
     c.optim.update(name="sgd", momentum=0.9, nesterov=False,
                    weight_decay=0.0)
     c.schedule.update(name="constant", learning_rate=0.1)

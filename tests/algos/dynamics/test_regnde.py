@@ -43,11 +43,11 @@ def test_solver_matches_diffrax_dopri5_steps_and_solution():
     np.testing.assert_allclose(y1, ref.ys[-1], atol=2e-5)
 
 
-def _tiny_loss(w, tol):
+def _tiny_loss(w, tol, remat=False):
   y0 = jnp.array([[1.0, 0.5], [0.3, -0.2]], w.dtype)
   f = lambda t, y: jnp.tanh(y @ w)
   y1, st = adaptive_rk.solve(f, y0, 0.0, 1.0, tol, dt0=0.05, max_steps=32,
-                             chunk=4)
+                             chunk=4, remat=remat)
   return jnp.sum(y1 ** 2) + st.error_sum + st.stiff_sum + st.stiff_max
 
 
@@ -68,6 +68,8 @@ def test_regulariser_gradients_match_finite_differences():
                     - loss(w.at[i, j].add(-eps), tol)) / (2 * eps)
     assert np.all(np.isfinite(grad))
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-6)
+    remat = jax.jit(jax.grad(_tiny_loss), static_argnums=(1, 2))(w, tol, True)
+    np.testing.assert_allclose(remat, grad, rtol=1e-9)
 
 
 @pytest.mark.slow
