@@ -51,6 +51,8 @@ STANDINS: dict[str, dict[str, Any]] = {
                     splits={"train": 50_000, "test": 10_000}),
     "cifar100": dict(shape=(32, 32, 3), classes=100,
                      splits={"train": 50_000, "test": 10_000}),
+    "mnist": dict(shape=(28, 28, 1), classes=10,
+                  splits={"train": 60_000, "test": 10_000}),
     "imagenet2012": dict(shape=(None, None, 3), classes=1000,
                          splits={"train": 1_281_167, "validation": 50_000}),
     # label_shape: square, ellipse, heart; the only split is train.
