@@ -130,12 +130,15 @@ def make_method(cfg: dict[str, Any]) -> method_lib.Method:
       if method != "constant":
         p = jax.lax.stop_gradient(params)
         zhat = shplrnn.forcing_signals(x[:, 1:], p["A"].shape[0], False)
-        norm = estimate_norm(p, zhat, method, ctx.model.clipped)
         due = (ctx.step + 1) % hp["alpha_update_interval"].astype(
             jnp.int32) == 0
-        alpha = jnp.where(due, anneal(alpha, optimal_alpha(norm),
-                                      hp["alpha_decay"]), alpha)
-        state["norm"] = jnp.where(due, norm, state["norm"])
+
+        def update(_):   # the Jacobian SVDs only on update steps
+          norm = estimate_norm(p, zhat, method, ctx.model.clipped)
+          return anneal(alpha, optimal_alpha(norm), hp["alpha_decay"]), norm
+
+        alpha, state["norm"] = jax.lax.cond(
+            due, update, lambda _: (alpha, state["norm"]), None)
       state["alpha"] = alpha
       outputs, _ = ctx.forward(params, mode="gtf",
                                alpha=jax.lax.stop_gradient(alpha))

@@ -30,7 +30,7 @@ def attractors(configs: dict[str, Any], workdir: str,
                runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   arms = list(runs)
   fig = plt.figure(figsize=(4 * (len(arms) + 1), 8))
-  test = None
+  ax = fig.add_subplot(2, 1, 2)
   for i, arm in enumerate(arms):
     seed = sorted(runs[arm])[0]
     cfg = config_lib.apply_overrides(configs[arm], {"seed": seed})
@@ -41,7 +41,6 @@ def attractors(configs: dict[str, Any], workdir: str,
     if i == 0:
       _attractor(fig, len(arms) + 1, 1, test, "test (ground truth)")
     _attractor(fig, len(arms) + 1, i + 2, gen, f"{arm} (seed {seed})")
-    ax = fig.add_subplot(2, 1, 2)
     ax.plot(np.clip(gen[:TRACE, 0], -5, 5), lw=0.8, label=arm)
   ax.plot(test[:TRACE, 0], "k", lw=1.2, label="test")
   ax.set(xlabel="time step", ylabel="x1 (standardised, clipped to +-5)",
