@@ -189,6 +189,8 @@ class ShallowPLRNN(nn.Module):
       raise ValueError(f"shplrnn: dtype={self.dtype!r}; allowed: float32")
     n = x.shape[-1]
     p = self.params_dict(n)
+    if self.is_initializing():   # parameters only: no unroll to compile
+      return {}
     if mode in ("gtf", "free"):
       a = jnp.asarray(0.0 if mode == "free" else alpha, x.dtype)
       z = gtf_unroll(p, x, a, self.clipped, self.partial_forcing)

@@ -41,23 +41,27 @@ def test_rk4_matches_diffrax_on_lorenz63():
 
 def test_every_system_stays_bounded_and_moves():
   for name, sys in dynamical.SYSTEMS.items():
-    traj = dynamical.simulate(sys, jax.random.PRNGKey(0), 2, 30, burn_in=0.0)
-    assert traj.shape == (2, 30, sys.dim), name
-    assert jnp.all(jnp.isfinite(traj)), name
-    assert float(jnp.abs(traj[:, -1] - traj[:, 0]).max()) > 1e-3, name
+    x0 = dynamical.initial_states(sys, jax.random.PRNGKey(0), 2)
+    x = x0
+    for _ in range(20):    # eager steps: no scan to compile per system
+      x = dynamical.rk4_step(sys.vector_field, x, sys.params, sys.dt)
+    assert x.shape == (2, sys.dim), name
+    assert jnp.all(jnp.isfinite(x)), name
+    assert float(jnp.abs(x - x0).max()) > 1e-3, name
 
 
 def test_generator_windows_are_standardised_and_noisy_as_asked():
   gen = procedural.make(_config(system="lorenz63", length=64, obs_noise=0.1))
-  batch = jax.jit(gen.sample, static_argnums=1)(jax.random.PRNGKey(1), 32)
+  sample = jax.jit(gen.sample, static_argnums=1)
+  batch = sample(jax.random.PRNGKey(1), 32)
   assert batch["x"].shape == batch["clean"].shape == (32, 64, 3)
   clean = np.asarray(batch["clean"]).reshape(-1, 3)
   assert np.all(np.abs(clean.mean(0)) < 0.5)
   assert np.all((clean.std(0) > 0.5) & (clean.std(0) < 1.6))
   noise = np.asarray(batch["x"] - batch["clean"]).reshape(-1, 3)
   np.testing.assert_allclose(noise.std(0), 0.1, rtol=0.1)
-  again = gen.sample(jax.random.PRNGKey(1), 32)
-  np.testing.assert_allclose(again["x"], batch["x"], atol=1e-5)  # pure
+  again = sample(jax.random.PRNGKey(1), 32)
+  np.testing.assert_array_equal(again["x"], batch["x"])   # pure of the key
 
 
 def test_dataset_mode_slices_one_fixed_trajectory():
