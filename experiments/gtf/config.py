@@ -31,7 +31,8 @@ VARIANTS = ("lorenz63", "rossler", "lorenz63_full")
 METRICS = ("d_stsp", "d_h", "pe_20", "max_grad_norm", "mean_grad_norm",
            "alpha")
 LABELS = {"d_stsp": "D_stsp", "d_h": "D_H", "pe_20": "PE(20)",
-          "max_grad_norm": "max |grad|", "mean_grad_norm": "mean |grad|",
+          "max_grad_norm": "max grad norm",
+          "mean_grad_norm": "mean grad norm",
           "alpha": "final alpha"}
 FORMATS = {"d_stsp": ".3f", "d_h": ".3f", "pe_20": ".2e",
            "max_grad_norm": ".3g", "mean_grad_norm": ".3g", "alpha": ".3f"}
