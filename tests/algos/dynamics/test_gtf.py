@@ -17,7 +17,7 @@ from common import config as config_lib
 A_TENT = 0.4     # skew tent map: chaotic, Lyapunov exponent ~0.67
 # jitted once per shape: alpha / tau traced, so the tests share compilations
 GTF = jax.jit(shplrnn.gtf_unroll, static_argnums=(3,))
-STF = jax.jit(shplrnn.stf_unroll, static_argnums=(3,))
+STF = jax.jit(shplrnn.stf_unroll, static_argnums=(3,))   # (tau traced)
 GENERATE = jax.jit(shplrnn.generate, static_argnums=(2, 3))
 
 
