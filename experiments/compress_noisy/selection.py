@@ -31,41 +31,28 @@ def selected(history: list[dict[str, Any]]) -> dict[str, float]:
           "final_error": float(evals[-1]["error"])}
 
 
-COLUMNS = (("test error at best val. epoch (%)", "selected_error", ".1f"),
-           ("epoch", "selected_epoch", ".0f"),
-           ("K there", "selected_k", ".0f"),
-           ("final test error (%)", "final_error", ".1f"))
-
-
-def table(runs: dict[str, dict[int, Any]]) -> str:
-  """Markdown: a row per arm, mean +- std over seeds of `COLUMNS`."""
-  rows = ["| arm | " + " | ".join(c[0] for c in COLUMNS) + " |",
-          "|---" * (len(COLUMNS) + 1) + "|"]
-  for arm, by_seed in runs.items():
-    per_seed = [selected(r.history) for r in by_seed.values()]
-    cells = []
-    for _, key, fmt in COLUMNS:
-      mean, std = tables_lib.mean_std([p[key] for p in per_seed])
-      cells.append(f"{mean:{fmt}}" + ("" if std is None else
-                                      f" +- {std:{fmt}}"))
-    rows.append(f"| {arm} | " + " | ".join(cells) + " |")
-  return "\n".join(rows)
+LABELS = {"selected_error": "test error at best val. epoch (%)",
+          "selected_epoch": "epoch", "selected_k": "K there",
+          "final_error": "final test error (%)"}
+FORMATS = {"selected_error": ".1f", "selected_epoch": ".0f",
+           "selected_k": ".0f", "final_error": ".1f"}
 
 
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
-  """Writes `selection.md` next to the study's `results.md`."""
+  """Writes `selection.md` (the study's command, then the table)."""
   del configs
-  command = ""
-  study_md = os.path.join(workdir, "results.md")
-  if os.path.exists(study_md):   # the study's command, on its first line
-    with open(study_md, encoding="utf-8") as f:
-      command = f.readline().strip() + "\n\n"
+  rows = {arm: {seed: selected(r.history) for seed, r in by_seed.items()}
+          for arm, by_seed in runs.items()}
   seeds = sorted({s for by_seed in runs.values() for s in by_seed})
+  with open(os.path.join(workdir, "results.md"), encoding="utf-8") as f:
+    command = f.readline().strip()
+  text = (f"{command}\n\nThe official model selection (the evaluation with "
+          "the lowest clean validation error) from each run's eval history, "
+          f"mean +- std over seeds {seeds}.\n\n"
+          + tables_lib.default_table(rows, tuple(LABELS), LABELS, {},
+                                     FORMATS) + "\n")
   path = os.path.join(workdir, "selection.md")
   with open(path, "w", encoding="utf-8") as f:
-    f.write(command + "The official model selection (the evaluation with "
-            "the lowest clean validation error) from each run's eval "
-            f"history, mean +- std over seeds {seeds}.\n\n" + table(runs)
-            + "\n")
+    f.write(text)
   return {"selection": path}
