@@ -35,6 +35,7 @@ from common.data import loader as loader_lib
 from common.data import sources
 from common.eval import evaluators
 from common.eval import memorisation
+from common.eval import metrics as metrics_lib
 
 
 @functools.lru_cache(maxsize=4)
@@ -62,13 +63,24 @@ def _heads(setup: Any, state: Any) -> tuple[np.ndarray, np.ndarray]:
           np.stack([np.asarray(b, np.float64) for _, b in pairs]))
 
 
-def counts(setup: Any, state: Any, batches) -> tuple[np.ndarray, int]:
-  """`([d] correct per truncation, number of examples)` over `batches`."""
+def counts(setup: Any, state: Any, batches
+           ) -> tuple[np.ndarray, int, tuple[np.ndarray, ...]]:
+  """`([d] correct per truncation, number of examples, (features, labels,
+  mask))` over `batches`."""
   feats, labels, mask = _features(setup, state, batches)
   kernels, biases = _heads(setup, state)
   return (nested_dropout.correct_per_truncation(feats, kernels, biases,
                                                 labels, mask),
-          int(mask.sum()))
+          int(mask.sum()), (feats, labels, mask))
+
+
+def logits_at(setup: Any, state: Any, feats: np.ndarray, num_kept: int
+              ) -> np.ndarray:
+  """`[n, C]` mean over the networks of the logits of the first
+  `num_kept` units (what `predict` computes, here from host features)."""
+  kernels, biases = _heads(setup, state)
+  return np.mean([feats[:, m, :num_kept] @ kernels[m, :num_kept] + biases[m]
+                  for m in range(len(kernels))], axis=0)
 
 
 def val_batches(setup: Any):
@@ -86,7 +98,7 @@ def nested_noisy_labels(setup: Any, state: Any) -> dict[str, float]:
   """`noisy_labels` metrics at the validation-chosen K (see module doc)."""
   c = setup.config
   nested = c.method[c.method.name].get("feature_reg") == "nested"
-  val_correct, n_val = counts(setup, state, val_batches(setup))
+  val_correct, n_val, _ = counts(setup, state, val_batches(setup))
   dim = len(val_correct)
   if nested:
     num_kept, val_acc = nested_dropout.choose_num_kept(val_correct, n_val)
@@ -94,9 +106,15 @@ def nested_noisy_labels(setup: Any, state: Any) -> dict[str, float]:
     num_kept, val_acc = dim, val_correct[-1] / max(n_val, 1)
   at_k = state.replace(method_state={
       **state.method_state, "num_kept": jnp.asarray(num_kept, jnp.int32)})
-  result = memorisation.noisy_labels(setup, at_k)
+  # One pass over the test split: every truncation's accuracy and the
+  # metrics at K from the same features.
+  test_correct, n_test, (feats, labels, mask) = counts(
+      setup, state, setup.eval_batches())
+  result = metrics_lib.classification_metrics(
+      logits_at(setup, state, feats, num_kept), labels, mask)
+  result.update(memorisation.memorisation_metrics(
+      *memorisation.train_predictions(setup, at_k)))
   result.update(num_kept=float(num_kept), val_error=100.0 * (1 - val_acc))
   if nested:
-    test_correct, n_test = counts(setup, state, setup.eval_batches())
-    result["error_all_units"] = 100.0 * (1 - test_correct[-1] / n_test)
+    result["error_all_units"] = float(100 * (1 - test_correct[-1] / n_test))
   return result
