@@ -12,8 +12,8 @@ decay on every leaf is then the official pair of optimizers).
 Config: `model.name = "two_nets"`, `model.kwargs = {"base": "resnet",
 <the base model's kwargs>}`; `"one_net"` is the same wrapper with one copy
 (parameters `{"net1": ...}`), so the single- and two-network arms of a study
-share `model.kwargs` and differ only in `model.name`. Called directly (the default evaluation), the
-module returns the mean of the two networks' logits (the official
+share `model.kwargs` and differ only in `model.name`. Called directly (the
+default evaluation), the module returns the mean of the two networks' logits (the official
 co-teaching evaluation, `(logitsCls1 + logitsCls2) * 0.5`); methods run each
 network alone through `member_forward`.
 """

@@ -29,7 +29,8 @@ Variants (`--config=experiments/compress_noisy/config.py:<variant>`):
 
 Examples:
   regjax run compress_noisy --seeds=0,1,2
-  regjax run compress_noisy --config=experiments/compress_noisy/config.py:shapes32 \
+  regjax run compress_noisy \
+      --config=experiments/compress_noisy/config.py:shapes32 \
       --arms=CE/sym40,Nested/sym40 --seeds=0,1,2
 """
 

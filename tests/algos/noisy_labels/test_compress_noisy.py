@@ -1,4 +1,4 @@
-"""compress_noisy: nested dropout, co-teaching selection, CE limits, K choice."""
+"""compress_noisy: nested dropout, co-teaching selection, CE limits, K."""
 
 from __future__ import annotations
 
