@@ -27,6 +27,7 @@ import glob
 import hashlib
 import importlib.util
 import os
+import re
 import time
 from typing import Any, Callable
 
@@ -119,10 +120,35 @@ def _train_split_size(d: mlc.ConfigDict, splits_of: dict[str, dict[str, int]],
     raise ValueError(f"no stand-in for {what} {d.name!r}; compile_check "
                      f"knows {sorted(splits_of)} ({hint})")
   splits = splits_of[name]
-  if d.train_split not in splits:
+  size = _slice_size(d.train_split, splits)
+  if size is None:
     raise ValueError(f"config.data.train_split={d.train_split!r}: the "
-                     f"stand-in of {name!r} has splits {sorted(splits)}")
-  return name, splits[d.train_split]
+                     f"stand-in of {name!r} has splits {sorted(splits)} "
+                     "(and slices of them, e.g. 'train[:90%]')")
+  return name, size
+
+
+_SLICE = re.compile(r"^(\w+)\[(-?\d+%?)?:(-?\d+%?)?\]$")
+
+
+def _slice_size(split: str, splits: dict[str, int]) -> int | None:
+  """Examples in a split or a TFDS slice of one (`train[:90%]`,
+  `train[1000:2000]`; percents rounded to the closest example, as TFDS's
+  default), or None if the base split is unknown."""
+  if split in splits:
+    return splits[split]
+  match = _SLICE.match(split)
+  if not match or match.group(1) not in splits:
+    return None
+  n = splits[match.group(1)]
+
+  def bound(text, default):
+    if text is None:
+      return default
+    value = (round(n * int(text[:-1]) / 100) if text.endswith("%")
+             else int(text))
+    return min(max(value + n if value < 0 else value, 0), n)
+  return max(bound(match.group(3), n) - bound(match.group(2), 0), 0)
 
 
 def standin_source(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
