@@ -76,7 +76,7 @@ def _folder(path: str) -> list[np.ndarray]:
   files = sorted(f for ext in ("png", "jpg", "jpeg", "bmp", "tif", "npy")
                  for f in glob.glob(os.path.join(path, f"*.{ext}")))
   if not files:
-    raise ValueError(f"noisy_patches: no images (png/jpg/bmp/tif/npy) in "
+    raise FileNotFoundError(f"noisy_patches: no images (png/jpg/bmp/tif/npy) in "
                      f"{path!r}; put the data set there or set "
                      "config.data.data_dir")
   out = []

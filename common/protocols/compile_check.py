@@ -451,7 +451,8 @@ def compile_rows(spec: str) -> list[tuple[str, Report | str]]:
     return [(spec, f"not built here: {e}")]
   except FileNotFoundError as e:
     # A generator whose rows are constants of the step (entrope's LTSF
-    # CSVs) cannot be lowered without its files.
+    # CSVs, noise2score's image folders) cannot be lowered without its
+    # files.
     return [(spec, f"not built here: {e}")]
   return [(spec, r) for r in reports] or [
       (spec, f"nothing to compile ({config.protocol} protocol)")]

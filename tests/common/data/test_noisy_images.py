@@ -57,7 +57,7 @@ def test_bad_settings_are_refused():
     _gen(noise="laplace")
   with pytest.raises(config_lib.ConfigError, match="images"):
     _gen(images="imagenet")
-  with pytest.raises(ValueError, match="no images"):
+  with pytest.raises(FileNotFoundError, match="no images"):
     c = mlc.ConfigDict(dict(data=dict(name="noisy_patches",
                                       data_dir="/nonexistent")))
     c.data.kwargs = mlc.ConfigDict(dict(images="folder", train_dir="t"))
