@@ -45,6 +45,7 @@ import jax.numpy as jnp
 
 from common.core import optim
 from common.core import train_step
+from common.eval import fewshot_segmentation as fewshot
 
 IGNORE = 255
 _EPS = 1e-10          # the official code's epsilon everywhere
@@ -313,3 +314,49 @@ def prototype_batch(feat_s: jax.Array, mask_s: jax.Array, feat_q: jax.Array,
   """`prototype_episode` over E episodes -> logits `[E, H, W]`."""
   one = lambda s, m, q: prototype_episode(s, m, q, image_size, temperature)
   return jax.vmap(one)(feat_s, mask_s, feat_q)
+
+
+# ------------------------------------------- episode solvers (evaluator)
+def _repri_solver(base: RePRIConfig, settings: dict[str, Any]):
+  try:
+    cfg = base._replace(**settings)
+  except ValueError as e:
+    raise ValueError(f"RePRI settings {settings}: {e}; allowed keys "
+                     f"{RePRIConfig._fields}") from e
+  hp = cfg.hparams()
+
+  def solve(feat_s, mask_s, feat_q, valid_q, mask_q):
+    size = tuple(mask_q.shape[-2:])
+    pi = jax.vmap(lambda m: oracle_proportion(m, feat_q.shape[1:3]))(
+        mask_q) if cfg.oracle else jnp.zeros((len(mask_q), 2))
+    return repri_batch(feat_s, mask_s, feat_q, valid_q, pi, hp,
+                       **cfg.static(), image_size=size).logits
+  return solve
+
+
+@fewshot.register_fewshot_solver("repri")
+def make_repri(settings: dict[str, Any]):
+  """RePRI with the official test settings (`scripts/test.sh`)."""
+  return _repri_solver(RePRIConfig(), settings)
+
+
+@fewshot.register_fewshot_solver("repri_oracle")
+def make_repri_oracle(settings: dict[str, Any]):
+  """Oracle-RePRI: the query's true proportion (`scripts/oracle.sh`)."""
+  return _repri_solver(oracle_config(), settings)
+
+
+@fewshot.register_fewshot_solver("prototype")
+def make_prototype(settings: dict[str, Any]):
+  """The nearest-prototype baseline (cosine to support fg / bg means)."""
+  unknown = set(settings) - {"temperature"}
+  if unknown:
+    raise ValueError(f"prototype settings {sorted(unknown)}; allowed "
+                     "['temperature']")
+  temp = jnp.float32(settings.get("temperature", 20.0))
+
+  def solve(feat_s, mask_s, feat_q, valid_q, mask_q):
+    del valid_q
+    return prototype_batch(feat_s, mask_s, feat_q, temp,
+                           image_size=tuple(mask_q.shape[-2:]))
+  return solve
