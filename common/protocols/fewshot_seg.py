@@ -116,10 +116,16 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:
-  """A few training steps, then 4 episodes of every solver at the first
-  K (every K and solver variant is a compilation)."""
+  """A few training steps on the first 256 training images, then 4
+  episodes of every solver at the first K on the first 200 evaluation
+  images (every K and solver variant is a compilation)."""
+  d = config.data
+  first = lambda split, n: split if "[" in split else f"{split}[:{n}]"
   config = config_lib.apply_overrides(config, {
       "train.steps": config.smoke.steps, "train.tensorboard": False,
+      "data.train_split": first(d.train_split, 256),
+      "eval.fewshot.split": first(config.eval.fewshot.split
+                                  or d.eval_split, 200),
       "eval.fewshot.episodes": 4, "eval.fewshot.chunk": 4,
       "eval.fewshot.shots": tuple(config.eval.fewshot.shots)[:1]})
   result = run(config, workdir, show_progress=False)
