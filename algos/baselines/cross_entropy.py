@@ -3,6 +3,11 @@
 Label smoothing follows Szegedy et al., "Rethinking the Inception Architecture
 for Computer Vision" (arXiv:1512.00567): targets `(1 - eps) * onehot + eps / C`.
 With `label_smoothing = 0` this is plain cross-entropy.
+
+Dense prediction: with per-pixel labels `[b, h, w]` and logits
+`[b, h, w, C]` the loss is the mean over the valid pixels of the batch's
+valid rows; labels outside `[0, C)` (the ignore value 255 of segmentation
+masks) are ignored, as PyTorch's `ignore_index`.
 """
 
 from __future__ import annotations
@@ -30,19 +35,24 @@ def soft_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
 
 def smoothed_targets(labels: jax.Array, num_classes: int,
                      label_smoothing: jax.Array) -> jax.Array:
-  """`[b]` int labels -> `[b, C]` smoothed one-hot targets."""
+  """`[b, ...]` int labels -> `[b, ..., C]` smoothed one-hot targets."""
   onehot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
   return (1.0 - label_smoothing) * onehot + label_smoothing / num_classes
 
 
 def loss(hparams, method_state, outputs, batch, params, rng):
-  """Mean (label-smoothed) cross-entropy over the batch's valid rows."""
+  """Mean (label-smoothed) cross-entropy over the batch's valid rows (and
+  valid pixels)."""
   del params, rng
-  logits = outputs["logits"]
-  targets = smoothed_targets(batch["label"], logits.shape[-1],
+  logits, labels, valid = outputs["logits"], batch["label"], batch["mask"]
+  if labels.ndim > 1:  # per-pixel labels: drop ignored pixels
+    valid = valid.reshape(valid.shape + (1,) * (labels.ndim - 1))
+    valid = valid & (labels >= 0) & (labels < logits.shape[-1])
+    labels = jnp.where(valid, labels, 0)
+  targets = smoothed_targets(labels, logits.shape[-1],
                              hparams["label_smoothing"])
   per_example = soft_cross_entropy(logits, targets)
-  value = method_lib.masked_mean(per_example, batch["mask"])
+  value = method_lib.masked_mean(per_example, valid)
   return value, {"ce": value}, method_state
 
 

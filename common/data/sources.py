@@ -22,6 +22,7 @@ from common.data import digits
 from common.data import digits_corrupted
 from common.data import dsprites_gen
 from common.data import image_ops
+from common.data import segshapes
 from common.data import shapes32
 from common.data import shapes32_corrupted
 from common.data import subsets
@@ -41,6 +42,7 @@ IN_REPO_BUILDERS: dict[str, type[tfds.core.DatasetBuilder]] = {
     "dsprites_gen": dsprites_gen.Builder,
     "python_stdlib": stdlib_corpus.PythonStdlib,
     "arithmetic": arithmetic.Arithmetic,
+    "segshapes": segshapes.Builder,
     "shapes32": shapes32.Builder,
     "shapes32_corrupted": shapes32_corrupted.Builder,
 }
@@ -263,6 +265,10 @@ def open_split(
 class ArraySource:
   """Random access to one split as `{"image": uint8, "label": int32}` batches.
 
+  Labels are int32 `[b]` class ids, or `[b, h, w]` per-pixel class maps when
+  the label feature is an image (`tfds.features.LabeledImage`: its channel
+  axis is dropped; `num_classes` is the feature's).
+
   Small splits are decoded into numpy arrays once (`materialized`); larger
   ones are read and decoded per call to `get`. Any object with `__len__` and
   `get(indices)` like this one can feed `common.data.loader`.
@@ -386,8 +392,11 @@ class ArraySource:
       raise ValueError(
           f"{self.info.name!r} has images of different sizes; pass "
           "image_size to open_split so they can be batched.")
-    labels = [record[self._label_key] for record in records]
+    labels = np.asarray([record[self._label_key] for record in records],
+                        dtype=np.int32)
+    if labels.ndim == 4 and labels.shape[-1] == 1:  # per-pixel label maps
+      labels = labels[..., 0]
     return {
         "image": np.stack(images).astype(np.uint8, copy=False),
-        "label": np.asarray(labels, dtype=np.int32).reshape(len(keys)),
+        "label": labels.reshape(len(keys), *labels.shape[1:]),
     }

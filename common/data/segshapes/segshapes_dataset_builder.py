@@ -1,0 +1,137 @@
+"""TFDS builder `segshapes`: procedural 32x32 semantic segmentation.
+
+Scenes are rendered by `common.data.segshapes.render` (see there)
+deterministically from fixed per-split seeds, so every build is identical
+and nothing is downloaded. Every record holds `image` (uint8 `[32, 32, 3]`),
+`label` (a `LabeledImage`, uint8 `[32, 32, 1]`; `sources.ArraySource`
+returns it as int32 `[32, 32]`) and `index` (the record's position).
+
+Configs (`segshapes/<config>`):
+
+  * `fewshot`: 21 classes (background + 20 objects = shape x texture),
+    boundary pixels `IGNORE` = 255; 4,000 train / 1,000 test; the record's
+    `main_class` is an object class it holds. PASCAL-5i-style folds:
+    `fold_classes(fold)` (4 folds of 5 classes).
+  * `source`, `target`: 4 classes (background + 3 organs), volumes of
+    `SLICES` = 8 consecutive slices (the volume of record `i` is
+    `i // SLICES`), one modality each; 1,600 train / 400 test slices
+    (`source`), 800 train (the unlabeled adaptation set) / 400 test
+    (`target`). No ignore value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from PIL import Image
+import tensorflow_datasets as tfds
+
+from common.data.segshapes import render
+
+NUM_FOLDS = 4
+
+
+@dataclasses.dataclass
+class SegShapesConfig(tfds.core.BuilderConfig):
+  """One scene kind and split sizes (examples per split)."""
+  kind: str = "fewshot"
+  num_classes: int = 21
+  train_size: int = 4_000
+  test_size: int = 1_000
+
+
+CONFIGS = {
+    "fewshot": dict(kind="fewshot", num_classes=render.NUM_OBJECT_CLASSES + 1,
+                    train_size=4_000, test_size=1_000),
+    "source": dict(kind="source", num_classes=render.ORGANS + 1,
+                   train_size=1_600, test_size=400),
+    "target": dict(kind="target", num_classes=render.ORGANS + 1,
+                   train_size=800, test_size=400),
+}
+
+
+def split_seed(config: str, split: str) -> int:
+  """The seed of one split."""
+  return zlib.crc32(f"segshapes/{config}/{split}".encode())
+
+
+def fold_classes(fold: int) -> tuple[int, ...]:
+  """The 5 object classes of a PASCAL-5i-style fold (`1 + 5 fold ..`)."""
+  if not 0 <= fold < NUM_FOLDS:
+    raise ValueError(f"fold must be in [0, {NUM_FOLDS}), got {fold}")
+  per = render.NUM_OBJECT_CLASSES // NUM_FOLDS
+  return tuple(range(1 + per * fold, 1 + per * (fold + 1)))
+
+
+def scenes(config: str, split: str, num_examples: int | None = None
+           ) -> dict[str, np.ndarray]:
+  """The arrays of one split in record order (see `render.render_split`)."""
+  if config not in CONFIGS or split not in ("train", "test"):
+    raise ValueError(f"segshapes has configs {sorted(CONFIGS)} and splits "
+                     f"train/test, got {config!r}/{split!r}")
+  spec = CONFIGS[config]
+  size = spec[f"{split}_size"]
+  n = size if num_examples is None else min(num_examples, size)
+  return render.render_split(spec["kind"], split_seed(config, split), n)
+
+
+def _png(array: np.ndarray) -> bytes:
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """DatasetBuilder for `segshapes` (see the module docstring)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  BUILDER_CONFIGS = [
+      SegShapesConfig(name=name, description=(
+          f"{spec['kind']} scenes, {spec['num_classes']} classes, "
+          f"{spec['train_size']:,} train / {spec['test_size']:,} test."),
+                      **spec)
+      for name, spec in CONFIGS.items()
+  ]
+
+  def __init__(self, *, file_format: Any = None, **kwargs: Any):
+    # ArrayRecord gives random access without TensorFlow (as `digits`).
+    super().__init__(file_format=file_format or "array_record", **kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg = self.builder_config
+    features = {
+        "image": tfds.features.Image(shape=(render.SIZE, render.SIZE, 3),
+                                     dtype=np.uint8),
+        "label": tfds.features.LabeledImage(
+            labels=cfg.num_classes, shape=(render.SIZE, render.SIZE, 1)),
+        "index": np.int64,
+    }
+    if cfg.kind == "fewshot":
+      features["main_class"] = np.int64
+    return tfds.core.DatasetInfo(
+        builder=self, description=__doc__,
+        features=tfds.features.FeaturesDict(features),
+        supervised_keys=("image", "label"),
+        disable_shuffling=True)  # record position == index
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    del dl_manager  # Nothing to download.
+    return {split: self._generate_examples(split)
+            for split in ("train", "test")}
+
+  def _generate_examples(
+      self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yields (index, example) of one split of this config."""
+    arrays = scenes(self.builder_config.name, split)
+    for i in range(len(arrays["image"])):
+      example = {"image": _png(arrays["image"][i]),
+                 "label": _png(arrays["label"][i]), "index": i}
+      if "main_class" in arrays:
+        example["main_class"] = int(arrays["main_class"][i])
+      yield i, example
