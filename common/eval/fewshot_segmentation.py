@@ -42,6 +42,7 @@ import numpy as np
 from common import registry
 from common.data import fewshot_episodes as episodes_lib
 from common.eval import evaluators
+from common.eval import segmentation
 
 IGNORE = episodes_lib.IGNORE
 Solver = Callable[..., jax.Array]
@@ -88,12 +89,10 @@ def iou_counts(pred: np.ndarray, target: np.ndarray
     pred: bool `[E, H, W]` foreground prediction.
     target: `[E, H, W]` 0 / 1 / 255.
   """
-  valid = target != IGNORE
-  fg_p, fg_t = pred & valid, (target == 1) & valid
-  bg_p, bg_t = ~pred & valid, (target == 0) & valid
-  inter = np.stack([(bg_p & bg_t).sum((1, 2)), (fg_p & fg_t).sum((1, 2))], 1)
-  union = np.stack([(bg_p | bg_t).sum((1, 2)), (fg_p | fg_t).sum((1, 2))], 1)
-  return inter, union
+  conf = np.stack([segmentation.confusion(p.astype(np.int64), t, 2)
+                   for p, t in zip(pred, target)])      # [E, label, pred]
+  inter = np.diagonal(conf, axis1=1, axis2=2)
+  return inter, conf.sum(1) + conf.sum(2) - inter
 
 
 def summarise(inter: np.ndarray, union: np.ndarray,
