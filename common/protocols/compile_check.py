@@ -59,6 +59,13 @@ STANDINS: dict[str, dict[str, Any]] = {
     # label_shape: 4 shapes.
     "shapes3d": dict(shape=(64, 64, 3), classes=4,
                      splits={"train": 480_000}),
+    # Per-pixel labels (`dense`): the few-shot segmentation benchmarks as
+    # third_party_configs/repri/ prepares them (PFENet's lists: SBD-aug
+    # train 10,582 / VOC val 1,449; COCO 2014 train / val); 0 = background.
+    "pascal5i": dict(shape=(None, None, 3), classes=21, dense=True,
+                     splits={"train": 10_582, "test": 1_449}),
+    "coco20i": dict(shape=(None, None, 3), classes=81, dense=True,
+                    splits={"train": 82_783, "test": 40_504}),
 }
 
 
@@ -128,6 +135,8 @@ def standin_source(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
                      "config.data.image_size")
   classes = len(d.classes) if d.classes else facts["classes"]
   example = {d.input_key: jax.ShapeDtypeStruct((1, h, w, c), np.uint8)}
+  if facts.get("dense"):   # the label map's shape, for `_batch_spec`
+    example["label"] = jax.ShapeDtypeStruct((1, h, w), np.int32)
   return example, n, classes
 
 
@@ -171,7 +180,9 @@ def _batch_spec(example: dict[str, Any], size: int,
   spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype,
                                                    sharding=split)
   batch = {k: spec((size, *v.shape[1:]), v.dtype) for k, v in example.items()}
-  batch.update(label=spec((size,), np.int32), index=spec((size,), np.int32),
+  label = example.get("label")   # per-pixel labels [1, h, w] (dense)
+  batch.update(label=spec((size, *(() if label is None else label.shape[1:])),
+                          np.int32), index=spec((size,), np.int32),
                epoch=spec((size,), np.int32), mask=spec((size,), np.bool_))
   return batch
 
@@ -297,9 +308,17 @@ def finetune_programs(config: mlc.ConfigDict) -> list[Program]:
   return pre + supervised_programs(config)
 
 
+def _fewshot_fold(config: mlc.ConfigDict) -> mlc.ConfigDict:
+  """The fewshot_seg protocol trains its fold's config with the supervised
+  loop (the episodic evaluation jits only the eval step's features)."""
+  from common.protocols import fewshot_seg  # pylint: disable=g-import-not-at-top
+  return fewshot_seg.fold_config(config)
+
+
 PROGRAMS: dict[str, Callable[[mlc.ConfigDict], list[Program]]] = {
     "supervised": supervised_programs, "refine": supervised_programs,
     "finetune": finetune_programs,
+    "fewshot_seg": lambda config: supervised_programs(_fewshot_fold(config)),
     "tta": tta_programs, "rl": rl_programs,
     # An analysis computes metrics with its own solver: no harness step.
     "analysis": lambda config: [],

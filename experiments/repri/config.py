@@ -70,10 +70,6 @@ def get_config(variant: str = "segshapes"):
   c.study.artifacts = "experiments.repri.figures:artifacts"
   c.study.metric_labels = {metric(k, s): f"{k}-shot {s}" for k in SHOTS
                            for s in SOLVERS}
-  c.study.tables = tuple(
-      dict(title=f"mIoU of the novel classes, {k}-shot (fold = arm)",
-           rows=tuple(c.study.arms), row_label="fold",
-           cols=tuple((s, metric(k, s)) for s in SOLVERS)) for k in SHOTS)
   c.eval.fewshot.update(shots=SHOTS, solvers=SOLVERS)
   c.optim.update(name="sgd", momentum=0.9, nesterov=True, weight_decay=1e-4,
                  weight_decay_mask="all")

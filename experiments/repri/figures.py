@@ -66,10 +66,31 @@ def episode_grid(images: np.ndarray, masks: np.ndarray,
   return np.kron(grid, np.ones((SCALE, SCALE, 1), np.uint8))
 
 
+def gains_table(runs: Mapping[str, Mapping[int, Any]],
+                shots: tuple[int, ...]) -> str:
+  """Per fold and seed: RePRI - prototype and Oracle - RePRI mIoU."""
+  pairs = [("RePRI - prototype", "repri", "prototype"),
+           ("Oracle - RePRI", "repri_oracle", "repri")]
+  head = [f"{k}-shot {label}" for label, _, _ in pairs for k in shots]
+  lines = ["mIoU differences (points), per fold (arm) and seed.", "",
+           "| fold | seed | " + " | ".join(head) + " |",
+           "|---|---|" + "---|" * len(head)]
+  for arm, by_seed in runs.items():
+    for seed, run in sorted(by_seed.items()):
+      f = run.final
+      cells = [f"{100 * (f[f'{k}shot/{a}/miou'] - f[f'{k}shot/{b}/miou']):+.1f}"
+               for _, a, b in pairs for k in shots]
+      lines.append(f"| {arm} | {seed} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def artifacts(configs: Mapping[str, Any], workdir: str,
               runs: Mapping[str, Mapping[int, Any]]) -> dict[str, str]:
-  """Writes `examples_<arm>.png` for the first seed of every arm."""
-  paths = {}
+  """Writes `gains.md` and `examples_<arm>.png` (first seed of each arm)."""
+  first = next(iter(configs.values()))
+  paths = {"gains": os.path.join(workdir, "gains.md")}
+  with open(paths["gains"], "w", encoding="utf-8") as f:
+    f.write(gains_table(runs, tuple(first.eval.fewshot.shots)))
   for arm, by_seed in runs.items():
     if not by_seed:
       continue
