@@ -14,6 +14,8 @@ Variants (`--config=experiments/repri/config.py:<variant>`):
   segshapes  (default) CPU, ~5 min per fold: U-Net (16, 32, 64) on the
              procedural 32x32 segshapes/fewshot (20 object classes, 4 folds
              of 5), 4 epochs, 500 episodes per K.
+  tiny       the smoke path: the same on a U-Net (4, 8), 2 steps (the
+             solvers' compilations dominate its time).
   pascal5i   the official PASCAL-5i recipe (config_files/pascal.yaml):
              ResNet-50 + decoder, 417 x 417, SGD 2.5e-3 Nesterov, cosine,
              batch 12, 100 epochs, 1000 episodes; needs the dataset under
@@ -29,7 +31,7 @@ Examples:
 
 from common.protocols import fewshot_seg
 
-VARIANTS = ("segshapes", "pascal5i", "coco20i")
+VARIANTS = ("segshapes", "tiny", "pascal5i", "coco20i")
 
 FOLDS = 4
 SHOTS = (1, 5)
@@ -78,7 +80,7 @@ def get_config(variant: str = "segshapes"):
   # ours spreads eps over all C: targets differ by eps / (C (C - 1))).
   c.method.cross_entropy.label_smoothing = 0.1
 
-  if variant == "segshapes":
+  if variant in ("segshapes", "tiny"):
     c.data.update(name="segshapes/fewshot", mean=(0.5,), std=(0.5,),
                   flip=False, crop_padding=0)
     c.model.name = "unet"
@@ -88,8 +90,13 @@ def get_config(variant: str = "segshapes"):
                    log_every_steps=50, checkpoint_every_steps=2000)
     c.eval.fewshot.update(episodes=500, chunk=100, min_pixels=12)
     c.study.seeds = (0, 1)
-    c.smoke.enabled = True
+    # The CPU study; `tiny` is the smoke path (the study's U-Net train step
+    # alone compiles for about a minute on 2 loaded cores).
+    c.smoke.enabled = variant == "tiny"
     c.smoke.steps = 2
+    if variant == "tiny":
+      c.model.kwargs = dict(widths=(4, 8))
+      c.eval.fewshot.solvers = ("prototype", "repri")
   elif variant in ("pascal5i", "coco20i"):
     pascal = variant == "pascal5i"
     c.data.update(name="pascal5i" if pascal else "coco20i",
