@@ -63,6 +63,6 @@ def test_variants_segment_separable_features_and_hparams_are_traced():
   out_o = repri.repri_batch(fs, jnp.asarray(ms), fq, valid, pi,
                             oracle.hparams(), **oracle.static(),
                             image_size=size)
-  assert iou(proto) > 0.6 and iou(out.logits) > 0.6, (iou(proto), iou(out.logits))
+  assert iou(proto) > 0.6 and iou(out.logits) > 0.6
   np.testing.assert_allclose(out_o.pi, pi, atol=1e-6)
   assert not np.allclose(out.pi, out.pi_init)   # refreshed at t_pi

@@ -6,7 +6,8 @@ the checkout named by `REGJAX_OFFICIAL_REPRI_DIR` and skip without it:
 
     git --git-dir=<mirror> archive HEAD src | tar -x -C /tmp/repri_official
     REGJAX_OFFICIAL_REPRI_DIR=/tmp/repri_official JAX_PLATFORMS=cpu \\
-        python -m pytest -q tests/algos/segmentation/test_repri_official_parity.py
+        python -m pytest -q \\
+        tests/algos/segmentation/test_repri_official_parity.py
 
 The official episode is replayed as `src/test.py::episodic_validate` does
 it (normalised features, `init_prototypes`, `compute_FB_param`, `RePRI`,
