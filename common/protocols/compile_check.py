@@ -252,7 +252,12 @@ def supervised_programs(config: mlc.ConfigDict) -> list[Program]:
 
 def _opened(config: mlc.ConfigDict) -> tuple[dict[str, Any], int, int]:
   """Shape facts of an embedded dataset (built in the repo, e.g. digits)."""
-  _, _, _, example, n, classes = build.open_data(config)
+  train, _, _, example, n, classes = build.open_data(config)
+  if config.data.source == "tfds" and n:   # per-pixel labels: their shape
+    label = np.asarray(train.get(np.zeros(1, np.int64))["label"])
+    if label.ndim > 1:
+      example = {**example, "label": jax.ShapeDtypeStruct(label.shape,
+                                                          np.int32)}
   return example, n, classes
 
 
