@@ -1,0 +1,1 @@
+"""Transductive and source-free segmentation methods."""

@@ -97,6 +97,28 @@ class Block(nn.Module):
     return nn.relu(h + shortcut)
 
 
+def stem_and_stages(x: jax.Array, train: bool, stage_sizes: tuple[int, ...],
+                    widths: tuple[int, ...], bottleneck: bool,
+                    stem_width: int, kw: dict[str, Any]) -> list[jax.Array]:
+  """torchvision's stem and `layer1..` inside the calling compact module
+  (submodules `conv1`, `bn1`, `layer{i}_{j}`): every stage's output, at
+  strides 4, 8, 16, 32 (the classifier pools the last; segmentation
+  decoders read several)."""
+  h = layers.conv(stem_width, 7, 2, name="conv1",
+                  kernel_init=layers.kaiming_normal_fan_out,
+                  **kw)(x.astype(kw["dtype"]))
+  h = nn.relu(layers.batch_norm(train, name="bn1", **kw)(h))
+  h = nn.max_pool(h, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+  stages = []
+  for i, (size, width) in enumerate(zip(stage_sizes, widths)):
+    for j in range(size):
+      strides = 2 if i > 0 and j == 0 else 1
+      h = Block(width, strides, bottleneck, name=f"layer{i + 1}_{j}",
+                **kw)(h, train)
+    stages.append(h)
+  return stages
+
+
 class ResNet(nn.Module):
   """torchvision's ResNet; see the module docstring.
 
@@ -138,16 +160,8 @@ class ResNet(nn.Module):
           f"stage_sizes {self.stage_sizes} and widths {self.widths} must be "
           "non-empty and of equal length")
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    h = layers.conv(self.stem_width, 7, 2, name="conv1",
-                    kernel_init=layers.kaiming_normal_fan_out,
-                    **kw)(x.astype(self.dtype))
-    h = nn.relu(layers.batch_norm(train, name="bn1", **kw)(h))
-    h = nn.max_pool(h, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
-    for i, (size, width) in enumerate(zip(self.stage_sizes, self.widths)):
-      for j in range(size):
-        strides = 2 if i > 0 and j == 0 else 1
-        h = Block(width, strides, self.bottleneck,
-                  name=f"layer{i + 1}_{j}", **kw)(h, train)
+    h = stem_and_stages(x, train, self.stage_sizes, self.widths,
+                        self.bottleneck, self.stem_width, kw)[-1]
     features = layers.global_avg_pool(h)
     logits = nn.Dense(self.num_classes,
                       kernel_init=layers.torch_default_kernel_init,

@@ -44,19 +44,8 @@ class ResNetBackbone(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> list[jax.Array]:
     """`[b, h, w, 3]` -> stage outputs at strides 4, 8, 16, 32."""
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    h = layers.conv(self.stem_width, 7, 2, name="conv1",
-                    kernel_init=layers.kaiming_normal_fan_out,
-                    **kw)(x.astype(self.dtype))
-    h = nn.relu(layers.batch_norm(train, name="bn1", **kw)(h))
-    h = nn.max_pool(h, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
-    stages = []
-    for i, (size, width) in enumerate(zip(self.stage_sizes, self.widths)):
-      for j in range(size):
-        strides = 2 if i > 0 and j == 0 else 1
-        h = resnet.Block(width, strides, self.bottleneck,
-                         name=f"layer{i + 1}_{j}", **kw)(h, train)
-      stages.append(h)
-    return stages
+    return resnet.stem_and_stages(x, train, self.stage_sizes, self.widths,
+                                  self.bottleneck, self.stem_width, kw)
 
 
 def _conv_bn_relu(h: jax.Array, width: int, kernel: int, name: str,

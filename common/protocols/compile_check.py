@@ -66,6 +66,18 @@ STANDINS: dict[str, dict[str, Any]] = {
                      splits={"train": 10_582, "test": 1_449}),
     "coco20i": dict(shape=(None, None, 3), classes=81, dense=True,
                     splits={"train": 82_783, "test": 40_504}),
+    # Segmentation (per-pixel labels, `dense`): the SFDA prostate and IVD
+    # slices prepared as TFDS datasets (third_party_configs/sfda_seg). Split
+    # sizes are the slice counts of the official sizes/*.csv, used for
+    # every split: they only set the epoch length.
+    "sfda_prostate": dict(shape=(385, 385, 3), classes=2, dense=True,
+                          splits=dict.fromkeys(
+                              ("source_train", "target_train",
+                               "target_test"), 578)),
+    "sfda_ivd": dict(shape=(256, 256, 3), classes=2, dense=True,
+                     splits=dict.fromkeys(
+                         ("source_train", "target_train", "target_test"),
+                         4096)),
 }
 
 
@@ -135,7 +147,7 @@ def standin_source(config: mlc.ConfigDict) -> tuple[dict[str, Any], int,
                      "config.data.image_size")
   classes = len(d.classes) if d.classes else facts["classes"]
   example = {d.input_key: jax.ShapeDtypeStruct((1, h, w, c), np.uint8)}
-  if facts.get("dense"):   # the label map's shape, for `_batch_spec`
+  if facts.get("dense"):  # per-pixel label maps
     example["label"] = jax.ShapeDtypeStruct((1, h, w), np.int32)
   return example, n, classes
 
@@ -180,10 +192,9 @@ def _batch_spec(example: dict[str, Any], size: int,
   spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype,
                                                    sharding=split)
   batch = {k: spec((size, *v.shape[1:]), v.dtype) for k, v in example.items()}
-  label = example.get("label")   # per-pixel labels [1, h, w] (dense)
-  batch.update(label=spec((size, *(() if label is None else label.shape[1:])),
-                          np.int32), index=spec((size,), np.int32),
-               epoch=spec((size,), np.int32), mask=spec((size,), np.bool_))
+  batch.setdefault("label", spec((size,), np.int32))  # unless per-pixel
+  batch.update(index=spec((size,), np.int32), epoch=spec((size,), np.int32),
+               mask=spec((size,), np.bool_))
   return batch
 
 

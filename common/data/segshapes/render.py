@@ -22,8 +22,8 @@ Two kinds of scenes:
   Each organ has its own intensity and texture over a textured tissue
   background. The `modality` maps these tissue intensities to grey levels:
   `source` (a T2-like contrast, little noise) or `target` (another
-  scanner/sequence: the tissues' grey levels reordered, a multiplicative
-  bias field, blur and more noise), the shift that
+  scanner/sequence: a brighter background and compressed organ contrasts,
+  a multiplicative bias field, blur and more noise), the shift that
   source-free adaptation has to bridge. Labels carry no ignore value (as
   the medical masks).
 
@@ -111,10 +111,10 @@ def render_fewshot(rng: np.random.Generator, n: int
 
 # ------------------------------------------------------------- volumes
 # Grey levels of the tissues (background, organ 1, 2, 3) in each modality:
-# source orders them bg < 2 < 1 < 3, target 2 < bg < 3 < 1 (organ 2 turns
-# darker than the background, organs 1 and 3 swap).
+# the target keeps the order bg < 2 < 1 < 3 but lifts the background to
+# where the source's organ 2 was and compresses the organs' contrasts.
 _TISSUE = {"source": (0.25, 0.75, 0.50, 0.95),
-           "target": (0.55, 0.85, 0.30, 0.72)}
+           "target": (0.45, 0.72, 0.60, 0.85)}
 _ORGAN_RADIUS = (9.0, 6.0, 4.5)   # mean in-plane radius (pixels) per organ
 _ORGAN_DEPTH = (0.55, 0.45, 0.35)  # half-extent along the stack (fraction)
 
@@ -183,13 +183,13 @@ def _acquire(rng: np.random.Generator, grey: np.ndarray,
   field, blur, more noise), as uint8 `[n, 32, 32, 3]` (grey replicated)."""
   n = len(grey)
   if modality == "target":
-    bias = 0.75 + 0.5 * _smooth_noise(rng, n, 3)  # bias field
+    bias = 0.85 + 0.3 * _smooth_noise(rng, n, 3)  # bias field
     grey = grey * bias
     # 3x3 box blur (edge pixels average what exists).
     pad = np.pad(grey, ((0, 0), (1, 1), (1, 1)), mode="edge")
     grey = sum(pad[:, i:i + SIZE, j:j + SIZE]
                for i in range(3) for j in range(3)) / 9
-    grey = grey + rng.normal(0, 0.05, grey.shape)
+    grey = grey + rng.normal(0, 0.035, grey.shape)
   else:
     grey = grey + rng.normal(0, 0.02, grey.shape)
   out = np.clip(np.round(grey * 255), 0, 255).astype(np.uint8)

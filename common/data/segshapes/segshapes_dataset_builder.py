@@ -12,11 +12,13 @@ Configs (`segshapes/<config>`):
     boundary pixels `IGNORE` = 255; 4,000 train / 1,000 test; the record's
     `main_class` is an object class it holds. PASCAL-5i-style folds:
     `fold_classes(fold)` (4 folds of 5 classes).
-  * `source`, `target`: 4 classes (background + 3 organs), volumes of
-    `SLICES` = 8 consecutive slices (the volume of record `i` is
-    `i // SLICES`), one modality each; 1,600 train / 400 test slices
-    (`source`), 800 train (the unlabeled adaptation set) / 400 test
-    (`target`). No ignore value.
+  * `domains`: 4 classes (background + 3 organs), volumes of `SLICES` = 8
+    consecutive slices (the volume of record `i` is `i // SLICES`), no
+    ignore value; splits `source_train` (1,600 slices), `source_test`
+    (400) in the source modality, `target_train` (800: the unlabeled
+    adaptation set) and `target_test` (400) in the target modality. One
+    dataset, so a run can train on a source split and evaluate on a target
+    split (the source-free protocol's "no adaptation" row).
 """
 
 from __future__ import annotations
@@ -38,20 +40,20 @@ NUM_FOLDS = 4
 
 @dataclasses.dataclass
 class SegShapesConfig(tfds.core.BuilderConfig):
-  """One scene kind and split sizes (examples per split)."""
-  kind: str = "fewshot"
+  """Number of classes and split sizes, by split: (scene kind, size)."""
   num_classes: int = 21
-  train_size: int = 4_000
-  test_size: int = 1_000
+  splits: tuple[tuple[str, str, int], ...] = ()
 
 
 CONFIGS = {
-    "fewshot": dict(kind="fewshot", num_classes=render.NUM_OBJECT_CLASSES + 1,
-                    train_size=4_000, test_size=1_000),
-    "source": dict(kind="source", num_classes=render.ORGANS + 1,
-                   train_size=1_600, test_size=400),
-    "target": dict(kind="target", num_classes=render.ORGANS + 1,
-                   train_size=800, test_size=400),
+    "fewshot": dict(num_classes=render.NUM_OBJECT_CLASSES + 1,
+                    splits=(("train", "fewshot", 4_000),
+                            ("test", "fewshot", 1_000))),
+    "domains": dict(num_classes=render.ORGANS + 1,
+                    splits=(("source_train", "source", 1_600),
+                            ("source_test", "source", 400),
+                            ("target_train", "target", 800),
+                            ("target_test", "target", 400))),
 }
 
 
@@ -71,13 +73,15 @@ def fold_classes(fold: int) -> tuple[int, ...]:
 def scenes(config: str, split: str, num_examples: int | None = None
            ) -> dict[str, np.ndarray]:
   """The arrays of one split in record order (see `render.render_split`)."""
-  if config not in CONFIGS or split not in ("train", "test"):
-    raise ValueError(f"segshapes has configs {sorted(CONFIGS)} and splits "
-                     f"train/test, got {config!r}/{split!r}")
-  spec = CONFIGS[config]
-  size = spec[f"{split}_size"]
+  splits = {name: (kind, size) for name, kind, size in
+            CONFIGS.get(config, {}).get("splits", ())}
+  if split not in splits:
+    allowed = {c: [s[0] for s in v["splits"]] for c, v in CONFIGS.items()}
+    raise ValueError(f"segshapes has configs and splits {allowed}, got "
+                     f"{config!r}/{split!r}")
+  kind, size = splits[split]
   n = size if num_examples is None else min(num_examples, size)
-  return render.render_split(spec["kind"], split_seed(config, split), n)
+  return render.render_split(kind, split_seed(config, split), n)
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -93,9 +97,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIGS = [
       SegShapesConfig(name=name, description=(
-          f"{spec['kind']} scenes, {spec['num_classes']} classes, "
-          f"{spec['train_size']:,} train / {spec['test_size']:,} test."),
-                      **spec)
+          f"{spec['num_classes']} classes, splits "
+          + ", ".join(f"{s} ({n:,})" for s, _, n in spec["splits"])), **spec)
       for name, spec in CONFIGS.items()
   ]
 
@@ -112,7 +115,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             labels=cfg.num_classes, shape=(render.SIZE, render.SIZE, 1)),
         "index": np.int64,
     }
-    if cfg.kind == "fewshot":
+    if cfg.name == "fewshot":
       features["main_class"] = np.int64
     return tfds.core.DatasetInfo(
         builder=self, description=__doc__,
@@ -123,7 +126,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     del dl_manager  # Nothing to download.
     return {split: self._generate_examples(split)
-            for split in ("train", "test")}
+            for split, _, _ in self.builder_config.splits}
 
   def _generate_examples(
       self, split: str) -> Iterator[tuple[int, dict[str, Any]]]:

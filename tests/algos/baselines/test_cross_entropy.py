@@ -32,3 +32,17 @@ def test_mask_excludes_rows(rng):
   ref = optax.softmax_cross_entropy_with_integer_labels(
       logits[:2], labels[:2]).mean()
   np.testing.assert_allclose(value, ref, rtol=1e-6)
+
+
+def test_per_pixel_labels_drop_ignored_pixels_and_padded_rows(rng):
+  logits = jax.random.normal(rng, (3, 4, 4, 5))
+  labels = jax.random.randint(jax.random.fold_in(rng, 1), (3, 4, 4), 0, 5)
+  labels = labels.at[0, 0, :].set(255)  # ignored boundary pixels
+  mask = jnp.array([True, True, False])  # row 2 is padding
+  value, _, _ = jax.jit(cross_entropy.loss)(
+      {"label_smoothing": jnp.float32(0.0)}, {}, {"logits": logits},
+      {"label": labels, "mask": mask}, {}, rng)
+  keep = np.asarray((labels != 255) & mask[:, None, None])
+  ref = optax.softmax_cross_entropy_with_integer_labels(
+      logits[keep], labels[keep]).mean()
+  np.testing.assert_allclose(value, ref, rtol=1e-6)
