@@ -65,6 +65,21 @@ def all_labels(source: Any) -> np.ndarray:
   return np.concatenate(parts).astype(np.int64)
 
 
+IGNORE = 255   # the ignored value of per-pixel labels
+
+
+def _dense_positions(source: Any, lut: np.ndarray) -> np.ndarray:
+  """Examples holding a pixel whose new label is in 1..254, read by chunks
+  (a dense split does not fit in memory as int64)."""
+  n, keep = len(source), []
+  for i in range(0, n, _LABEL_READ_CHUNK):
+    labels = np.asarray(source.get(np.arange(i, min(i + _LABEL_READ_CHUNK,
+                                                    n)))["label"])
+    new = lut[labels.astype(np.int64)]
+    keep.append(((new > 0) & (new != IGNORE)).reshape(len(new), -1).any(1))
+  return np.flatnonzero(np.concatenate(keep)) if keep else np.zeros(0, int)
+
+
 class ClassSubset:
   """The examples of `source` whose label is in `classes`, relabelled.
 
@@ -72,6 +87,13 @@ class ClassSubset:
   `info`, `num_classes`, `image_shape`, `materialized`, `features`,
   `split`). Label `classes[j]` becomes `j`; positions are the kept examples
   in their original order.
+
+  Per-pixel labels `[h, w]` (segmentation): pixel label `classes[j]` becomes
+  `j`, pixels of the other classes become `IGNORE` (255, no loss), 255
+  stays 255, and an example is kept when one of its pixels holds a kept
+  class other than `classes[0]` (the background): few-shot base training
+  with `classes = (0, *base)` drops the images of novel classes only, as
+  RePRI's `StandardData` (mboudiaf/RePRI-for-Few-Shot-Segmentation).
 
   Attributes:
     classes: the kept original label ids.
@@ -92,11 +114,22 @@ class ClassSubset:
       raise ValueError("ClassSubset needs at least one class; use the source "
                        "itself to keep all classes")
     self._source = source
-    labels = all_labels(source)
-    new_label = np.full(source.num_classes, -1, np.int64)
-    new_label[list(self.classes)] = np.arange(len(self.classes))
-    self.positions = np.nonzero(new_label[labels] >= 0)[0]
-    self._labels = new_label[labels[self.positions]].astype(np.int32)
+    self.dense = len(source) > 0 and np.ndim(
+        source.get(np.zeros(1, np.int64))["label"]) > 1
+    if self.dense:
+      if len(self.classes) > IGNORE:
+        raise ValueError(f"data.classes keeps {len(self.classes)} classes; "
+                         f"per-pixel labels allow at most {IGNORE}")
+      self._lut = np.full(max(source.num_classes, IGNORE + 1), IGNORE,
+                          np.int32)
+      self._lut[list(self.classes)] = np.arange(len(self.classes))
+      self.positions = _dense_positions(source, self._lut)
+    else:
+      labels = all_labels(source)
+      new_label = np.full(source.num_classes, -1, np.int64)
+      new_label[list(self.classes)] = np.arange(len(self.classes))
+      self.positions = np.nonzero(new_label[labels] >= 0)[0]
+      self._labels = new_label[labels[self.positions]].astype(np.int32)
     self.info = dataclasses.replace(
         source.info, num_classes=len(self.classes),
         splits={source.split: len(self.positions)})
@@ -119,10 +152,12 @@ class ClassSubset:
     return self.info.image_shape
 
   def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-    """Returns `{"image": uint8 [b, h, w, c], "label": int32 [b]}`."""
+    """Returns `{"image": uint8 [b, h, w, c], "label": int32 [b] or
+    [b, h, w]}`."""
     indices = np.asarray(indices, dtype=np.int64)
     batch = dict(self._source.get(self.positions[indices]))
-    batch["label"] = self._labels[indices]
+    batch["label"] = (self._lut[np.asarray(batch["label"], np.int64)]
+                      if self.dense else self._labels[indices])
     return batch
 
 

@@ -62,6 +62,13 @@ STANDINS: dict[str, dict[str, Any]] = {
     # label_shape: 4 shapes.
     "shapes3d": dict(shape=(64, 64, 3), classes=4,
                      splits={"train": 480_000}),
+    # Per-pixel labels (`dense`): the few-shot segmentation benchmarks as
+    # third_party_configs/repri/ prepares them (PFENet's lists: SBD-aug
+    # train 10,582 / VOC val 1,449; COCO 2014 train / val); 0 = background.
+    "pascal5i": dict(shape=(None, None, 3), classes=21, dense=True,
+                     splits={"train": 10_582, "test": 1_449}),
+    "coco20i": dict(shape=(None, None, 3), classes=81, dense=True,
+                    splits={"train": 82_783, "test": 40_504}),
     # Segmentation (per-pixel labels, `dense`): the SFDA prostate and IVD
     # slices prepared as TFDS datasets (third_party_configs/sfda_seg). Split
     # sizes are the slice counts of the official sizes/*.csv, used for
@@ -284,7 +291,12 @@ def supervised_programs(config: mlc.ConfigDict) -> list[Program]:
 
 def _opened(config: mlc.ConfigDict) -> tuple[dict[str, Any], int, int]:
   """Shape facts of an embedded dataset (built in the repo, e.g. digits)."""
-  _, _, _, example, n, classes = build.open_data(config)
+  train, _, _, example, n, classes = build.open_data(config)
+  if config.data.source == "tfds" and n:   # per-pixel labels: their shape
+    label = np.asarray(train.get(np.zeros(1, np.int64))["label"])
+    if label.ndim > 1:
+      example = {**example, "label": jax.ShapeDtypeStruct(label.shape,
+                                                          np.int32)}
   return example, n, classes
 
 
@@ -340,9 +352,17 @@ def finetune_programs(config: mlc.ConfigDict) -> list[Program]:
   return pre + supervised_programs(config)
 
 
+def _fewshot_fold(config: mlc.ConfigDict) -> mlc.ConfigDict:
+  """The fewshot_seg protocol trains its fold's config with the supervised
+  loop (the episodic evaluation jits only the eval step's features)."""
+  from common.protocols import fewshot_seg  # pylint: disable=g-import-not-at-top
+  return fewshot_seg.fold_config(config)
+
+
 PROGRAMS: dict[str, Callable[[mlc.ConfigDict], list[Program]]] = {
     "supervised": supervised_programs, "refine": supervised_programs,
     "finetune": finetune_programs,
+    "fewshot_seg": lambda config: supervised_programs(_fewshot_fold(config)),
     "tta": tta_programs, "rl": rl_programs,
     # An analysis computes metrics with its own solver: no harness step.
     "analysis": lambda config: [],
