@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from common.data import fewshot_episodes
 from common.data.segshapes import render
 
 NUM_FOLDS = 4
@@ -63,11 +64,9 @@ def split_seed(config: str, split: str) -> int:
 
 
 def fold_classes(fold: int) -> tuple[int, ...]:
-  """The 5 object classes of a PASCAL-5i-style fold (`1 + 5 fold ..`)."""
-  if not 0 <= fold < NUM_FOLDS:
-    raise ValueError(f"fold must be in [0, {NUM_FOLDS}), got {fold}")
-  per = render.NUM_OBJECT_CLASSES // NUM_FOLDS
-  return tuple(range(1 + per * fold, 1 + per * (fold + 1)))
+  """The 5 novel classes of a PASCAL-5i-style fold (`1 + 5 fold ..`)."""
+  return fewshot_episodes.fold_classes(render.NUM_OBJECT_CLASSES, NUM_FOLDS,
+                                       fold)[1]
 
 
 def scenes(config: str, split: str, num_examples: int | None = None
