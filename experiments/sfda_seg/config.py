@@ -14,9 +14,9 @@ entropy term alone), `sfda` (entropy + KL to the size prior with
 image-level tags, the official main setting), `sfda_notags` (the same
 prior for every image: no target label at all), `adaent` (the paper's
 AdaEnt baseline: the prior of each image predicted by a network trained on
-the source, here the frozen source model; no target label), `oracle` (cross-entropy on
-the target split's labels: target-supervised fine-tuning, the official
-`fs` run).
+the source, here the frozen source model; no target label), `oracle`
+(cross-entropy on the target split's labels: target-supervised
+fine-tuning, the official `fs` run).
 
 Variants (`--config=experiments/sfda_seg/config.py:<variant>`):
   cpu       (default) CPU, minutes: U-Net (8/16/32) on the procedural
