@@ -35,7 +35,13 @@ with softmax probabilities `p [b, h, w, C]`:
   keeps every class (no target label at all).
 
 `lamb_consprior = 0` is entropy minimisation alone (the baseline the paper
-improves on).
+improves on). `tags="source_model"` is the paper's AdaEnt baseline (its
+MICCAI 2020 version, "Source-Relaxed Domain Adaptation for Image
+Segmentation": the same loss, the class-ratio prior of
+each target image predicted by an auxiliary network trained on the
+source). The official repo holds no code for that regressor; here the
+source segmentation network itself, frozen, is the regressor: tau =
+norm_soft_size of its softmax on the image (no target label used).
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ from common import config as config_lib
 from common.core import method as method_lib
 
 EPS = 1e-10
+# Where each image's prior comes from: constant sizes zeroed by image-level
+# tags, constant sizes, or the frozen source model's predicted proportions.
+TAGS = ("labels", "none", "source_model")
 
 
 def norm_soft_size(probs: jax.Array, power: jax.Array) -> jax.Array:
@@ -100,36 +109,55 @@ def sfda_terms(probs: jax.Array, prior: jax.Array, weights: jax.Array,
   return ent, kl, est
 
 
-def _loss(hp, method_state, outputs, batch, use_tags: bool):
-  """The adaptation loss on the harness's train-mode forward."""
-  logits = outputs["logits"]
-  num_classes = logits.shape[-1]
-  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-  if use_tags:
-    present = image_tags(batch["label"], num_classes)
-  else:
-    present = jnp.ones((logits.shape[0], num_classes - 1), bool)
-  prior = class_prior(method_state["size_prior"], present)
+def _loss(hp, outputs, batch, prior):
+  """The adaptation loss on the train-mode forward, prior `[b, C]`."""
+  probs = jax.nn.softmax(outputs["logits"].astype(jnp.float32), axis=-1)
   weights = jnp.stack(hp["entropy_weights"])
   ent, kl, est = sfda_terms(probs, prior, weights, hp["power"],
                             batch["mask"])
   value = hp["lamb_se"] * ent + hp["lamb_consprior"] * kl
   rows = batch["mask"].astype(jnp.float32)[:, None]
   gap = jnp.sum(jnp.abs(est - prior) * rows) / jnp.maximum(jnp.sum(rows), 1)
-  return value, {"entropy": ent, "kl_prior": kl, "prop_gap": gap}, (
-      method_state)
+  return value, {"entropy": ent, "kl_prior": kl, "prop_gap": gap}
+
+
+def _constant_prior(method_state, outputs, batch, use_tags: bool):
+  num_classes = outputs["logits"].shape[-1]
+  if use_tags:
+    present = image_tags(batch["label"], num_classes)
+  else:
+    present = jnp.ones((outputs["logits"].shape[0], num_classes - 1), bool)
+  return class_prior(method_state["size_prior"], present)
 
 
 def loss_with_tags(hp, method_state, outputs, batch, params, rng):
   """`tags="labels"`: absent classes (image-level tags) get prior 0."""
   del params, rng
-  return _loss(hp, method_state, outputs, batch, use_tags=True)
+  prior = _constant_prior(method_state, outputs, batch, use_tags=True)
+  return (*_loss(hp, outputs, batch, prior), method_state)
 
 
 def loss_without_tags(hp, method_state, outputs, batch, params, rng):
   """`tags="none"`: the same prior for every image (no target label)."""
   del params, rng
-  return _loss(hp, method_state, outputs, batch, use_tags=False)
+  prior = _constant_prior(method_state, outputs, batch, use_tags=False)
+  return (*_loss(hp, outputs, batch, prior), method_state)
+
+
+def apply_source_prior(hp, ctx: method_lib.StepContext, params, method_state,
+                       batch, rng):
+  """`tags="source_model"` (AdaEnt, MICCAI 2020): each image's prior is the
+  class proportions `norm_soft_size` that a network trained on the source
+  predicts for it: here the frozen source model itself (eval mode, its own
+  BatchNorm statistics), no gradient, no target label."""
+  del rng
+  outputs, model_state = ctx.forward(params)
+  source, _ = ctx.forward(method_state["source_params"], train=False,
+                          model_state=method_state["source_state"])
+  probs = jax.nn.softmax(source["logits"].astype(jnp.float32), axis=-1)
+  prior = jax.lax.stop_gradient(norm_soft_size(probs, hp["power"]))
+  value, metrics = _loss(hp, outputs, batch, prior)
+  return value, method_lib.StepAux(metrics, model_state, method_state)
 
 
 def estimate_size_prior(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -167,7 +195,13 @@ def init(rng, ctx: method_lib.InitContext):
   extras = ctx.extras
   if isinstance(extras, dict) and "method" in extras:
     extras = extras["method"]
-  return {"size_prior": jnp.asarray(extras["size_prior"], jnp.float32)}
+  state = {"size_prior": jnp.asarray(extras["size_prior"], jnp.float32)}
+  if ctx.config.get("tags") == "source_model":
+    # The run's initial parameters: the source model under `finetune`.
+    copy = lambda t: jax.tree.map(jnp.array, t)
+    state.update(source_params=copy(ctx.params),
+                 source_state=copy(ctx.model_state))
+  return state
 
 
 def hparams(config: dict[str, Any], run: method_lib.RunInfo
@@ -196,7 +230,7 @@ RULES = {
     "lamb_consprior": config_lib.at_least(0.0),
     "power": config_lib.greater_than(0.0),
     "entropy_weights": config_lib.each(config_lib.at_least(0.0)),
-    "tags": config_lib.one_of("labels", "none"),
+    "tags": config_lib.one_of(*TAGS),
     "size_prior": config_lib.each(config_lib.between(0.0, 1.0)),
 }
 
@@ -204,9 +238,13 @@ RULES = {
 @method_lib.register_method("sfda_seg")
 def make(config: dict[str, Any]) -> method_lib.Method:
   tags = config.get("tags", "labels")
-  if tags not in ("labels", "none"):
+  if tags not in TAGS:
     raise config_lib.ConfigError(
-        f"config.method.sfda_seg.tags={tags!r}; allowed 'labels', 'none'")
+        f"config.method.sfda_seg.tags={tags!r}; allowed {TAGS}")
+  if tags == "source_model":
+    return method_lib.Method(name="sfda_seg", apply=apply_source_prior,
+                             hparams=hparams, init=init, load=load,
+                             rules=RULES)
   return method_lib.Method(
       name="sfda_seg",
       loss=loss_with_tags if tags == "labels" else loss_without_tags,

@@ -12,9 +12,11 @@ the target test split, so a row's `pretrained/<m>` is "no adaptation" and
 `finetuned/<m>` the adapted model. Arms: `entropy` (lamb_consprior 0: the
 entropy term alone), `sfda` (entropy + KL to the size prior with
 image-level tags, the official main setting), `sfda_notags` (the same
-prior for every image: no target label at all), `oracle` (cross-entropy on
-the target split's labels: target-supervised fine-tuning, the official
-`fs` run).
+prior for every image: no target label at all), `adaent` (the paper's
+AdaEnt baseline: the prior of each image predicted by a network trained on
+the source, here the frozen source model; no target label), `oracle`
+(cross-entropy on the target split's labels: target-supervised
+fine-tuning, the official `fs` run).
 
 Variants (`--config=experiments/sfda_seg/config.py:<variant>`):
   cpu       (default) CPU, minutes: U-Net (8/16/32) on the procedural
@@ -100,6 +102,7 @@ def get_config(variant: str = "cpu"):
       entropy="method.sfda_seg.lamb_consprior=0.0",
       sfda="",
       sfda_notags="method.sfda_seg.tags=none",
+      adaent="method.sfda_seg.tags=source_model",
       oracle="method.name=cross_entropy")
   c.study.metrics = _METRICS
   c.study.metric_labels = _LABELS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,6 +95,45 @@ def test_loss_through_the_method_and_its_gradient():
   np.testing.assert_allclose(
       notags.loss(hp, state, {"logits": logits}, batch, {}, None)[0],
       ent + kl_none, rtol=1e-5)
+
+
+class _PixelLinear(nn.Module):
+  """Per-pixel logits `[b, h, w, 3]`; returns the harness's outputs."""
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    del train
+    return {"logits": nn.Dense(3)(x)}
+
+
+def test_adaent_prior_is_the_frozen_source_models_proportions():
+  config = dict(sfda.default_config(), entropy_weights=(0.2, 0.4, 0.4),
+                size_prior=(0.1, 0.2), tags="source_model")
+  run = method_lib.RunInfo(0, 3, 1, 1, 1, 2)
+  hp = jax.tree.map(jnp.float32, sfda.hparams(config, run))
+  model = _PixelLinear()
+  rand = np.random.default_rng(0)
+  x = jnp.asarray(rand.normal(size=(2, 4, 4, 5)), jnp.float32)
+  source = {"Dense_0": {"kernel": jnp.asarray(rand.normal(size=(5, 3)),
+                                              jnp.float32),
+                        "bias": jnp.zeros(3)}}
+  state = sfda.init(None, method_lib.InitContext(
+      run, source, {}, config, extras=sfda.load(config, run)))
+  method = method_lib.get_method("sfda_seg", config)
+  params = jax.tree.map(lambda p: -p, source)  # adapted away from it
+  ctx = method_lib.StepContext(model, run, jnp.int32(0), x, {}, None,
+                               jax.random.PRNGKey(0), None, None)
+  batch = {"label": jnp.zeros((2, 4, 4), jnp.int32), "mask": jnp.ones(2, bool)}
+  value, aux = method.apply(hp, ctx, params, state, batch, None)
+  # The prior: norm_soft_size of the source model's softmax; no tags used.
+  prior = sfda.norm_soft_size(
+      jax.nn.softmax(model.apply({"params": source}, x, False)["logits"]),
+      1.0)
+  probs = jax.nn.softmax(model.apply({"params": params}, x, False)["logits"])
+  ent, kl, _ = sfda.sfda_terms(probs, prior, jnp.array([0.2, 0.4, 0.4]),
+                               1.0)
+  np.testing.assert_allclose(value, ent + kl, rtol=1e-5)
+  assert float(kl) > 0 and float(aux.metrics["kl_prior"]) == float(kl)
 
 
 def test_bad_settings_are_one_line_errors():
