@@ -8,6 +8,7 @@ import importlib.util
 import os
 import sys
 import types
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -136,19 +137,11 @@ def _official_loss_module():
   spec.loader.exec_module(utils)
   stand_in = types.ModuleType("parse_config")
   stand_in.ConfigParser = None
-  saved = {k: sys.modules.get(k) for k in ("utils", "parse_config")}
-  sys.modules.update(utils=utils, parse_config=stand_in)
-  try:
+  with mock.patch.dict(sys.modules, utils=utils, parse_config=stand_in):
     spec = importlib.util.spec_from_file_location(
         "elr_plus_official_loss", os.path.join(PLUS, "model", "loss.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-  finally:
-    for k, v in saved.items():
-      if v is None:
-        sys.modules.pop(k, None)
-      else:
-        sys.modules[k] = v
   return module
 
 
