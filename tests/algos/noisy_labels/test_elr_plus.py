@@ -4,6 +4,7 @@ parity with the official ELR_plus loss (skipped without the checkout)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import os
 import sys
@@ -54,25 +55,39 @@ def _ce(logits, labels):
                                        labels[:, None], axis=-1))
 
 
+@functools.lru_cache(maxsize=None)
+def _shared_step():
+  """One compilation of `value_and_grad(apply)` shared by the tests; the
+  hyperparameters and the method state are arguments (traced)."""
+  method, ctx, params, state, batch, _ = _setup()
+  fn = lambda hp, p, s: method.apply(hp, ctx, p, s, batch,
+                                     jax.random.PRNGKey(3))
+  return (ctx, params, state, batch,
+          jax.jit(jax.value_and_grad(fn, argnums=1, has_aux=True)))
+
+
+def _hp(**overrides):
+  return {k: jnp.float32(v)
+          for k, v in {**elr_plus.DEFAULTS, **overrides}.items()}
+
+
 def test_no_regulariser_no_mixup_is_the_sum_of_per_network_ce():
-  method, ctx, params, state, batch, hp = _setup(lam=0.0, mixup_alpha=0.0)
+  ctx, params, state, batch, step = _shared_step()
   x, y = batch["image"], batch["label"]
-  ours = jax.jit(jax.value_and_grad(lambda p: method.apply(
-      hp, ctx, p, state, batch, jax.random.PRNGKey(3))[0]))(params)
+  ours = step(_hp(lam=0.0, mixup_alpha=0.0), params, state)
   plain = jax.jit(jax.value_and_grad(lambda p: sum(
       _ce(_logits(ctx, p[n], x), y) for n in ("net1", "net2"))))(params)
-  np.testing.assert_allclose(ours[0], plain[0], rtol=1e-6)
+  np.testing.assert_allclose(ours[0][0], plain[0], rtol=1e-6)
   for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(plain[1])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_targets_come_from_the_other_networks_ema():
-  method, ctx, params, state, batch, hp = _setup(beta=0.7)
+  ctx, params, state, batch, step = _shared_step()
   # Distinct EMAs: net k's targets must be the OTHER EMA's predictions.
   ema = {"net1": jax.tree.map(lambda v: 2.0 * v, params["net1"]),
          "net2": jax.tree.map(lambda v: -1.5 * v, params["net2"])}
-  state = {**state, "ema": ema}
-  _, aux = method.apply(hp, ctx, params, state, batch, jax.random.PRNGKey(3))
+  (_, aux), _ = step(_hp(beta=0.7), params, {**state, "ema": ema})
   x, index = batch["image"], np.asarray(INDEX)
   for mine, other in (("net1", "net2"), ("net2", "net1")):
     t = np.asarray(aux.method_state["targets"][mine])
@@ -102,12 +117,12 @@ def test_ema_update_is_the_official_decay():
 
 def test_mixup_never_pairs_with_padding_and_lambda_at_least_half():
   mask = jnp.asarray([True] * 4 + [False] * 2)
+  draw = jax.jit(elr_plus.mixup_draw)
   for seed in range(5):
-    lam, perm = elr_plus.mixup_draw(jax.random.PRNGKey(seed),
-                                    jnp.float32(1.0), mask)
+    lam, perm = draw(jax.random.PRNGKey(seed), jnp.float32(1.0), mask)
     assert 0.5 <= float(lam) <= 1.0
     assert np.all(np.asarray(mask)[np.asarray(perm)[:4]])
-  lam, _ = elr_plus.mixup_draw(jax.random.PRNGKey(0), jnp.float32(0.0), mask)
+  lam, _ = draw(jax.random.PRNGKey(0), jnp.float32(0.0), mask)
   assert float(lam) == 1.0
 
 
