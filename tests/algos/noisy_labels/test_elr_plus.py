@@ -139,6 +139,13 @@ def test_bad_settings_name_what_is_allowed():
 
 
 # ------------------------------------------- parity with the official code
+# The official ELR_plus/model/loss.py (`update_hist`, then the loss) beside
+# ours for 3 steps on the same EMA logits, logits, mixed labels, example
+# indices and mixup (lambda, permutation); loss, gradient w.r.t. the logits
+# and the target table to 1e-6. Needs the checkout:
+#   git -C <mirror of shengliu66/ELR> archive HEAD ELR_plus | tar -x -C /tmp/elr
+#   REGJAX_OFFICIAL_ELR_DIR=/tmp/elr JAX_PLATFORMS=cpu python -m pytest -q \
+#       tests/algos/noisy_labels/test_elr_plus.py
 ENV = "REGJAX_OFFICIAL_ELR_DIR"
 PLUS = os.path.join(os.environ.get(ENV, ""), "ELR_plus")
 
