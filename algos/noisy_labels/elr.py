@@ -25,8 +25,8 @@ Differences from the official code, on purpose:
   its copy after the batch's rows are gathered (one all-gather of [b, C]).
 * Padded rows (`mask` false) neither write targets nor enter the means.
 
-ELR+ (two networks, mixup, weight averaging; official ELR_plus/) is not
-implemented.
+ELR+ (two networks, mixup, weight averaging; official ELR_plus/) is
+algos/noisy_labels/elr_plus.py, built on these functions.
 """
 
 from __future__ import annotations

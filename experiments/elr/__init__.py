@@ -12,4 +12,7 @@ NOTE = ("CPU study measured on digits (5 seeds): under 40% symmetric noise "
         "reproduced (ELR 22.6% vs CE 24.7%, still memorises), with the "
         "symmetric pair 11.5%; shapes32 symmetric 40% (3 seeds): ELR 35% vs "
         "CE 49%, CE peaks then rises; parity with the official loss to 1e-6; "
-        "ELR+ not implemented; CIFAR configs not run")
+        "ELR+ (two nets, mixup, weight averaging; parity with the official "
+        "ELR_plus loss to 1e-6) on digits symmetric 40% (3 seeds): 0.9% "
+        "test error vs ELR 8.1% and CE 43%, 5.6% without the ELR term, "
+        "mixup makes no difference there; CIFAR configs not run")
