@@ -328,13 +328,16 @@ def _record_operator(state: dict[str, jax.Array], koop: jax.Array,
   """Adds this batch's operator to the epoch's mean (the official C_fwd).
 
   `state["koopman"]` `[m, m]` is the mean of the last completed epoch's
-  batch operators, or, in the first epoch, the running mean so far.
+  batch operators, or, in the first epoch, the running mean so far;
+  `state["koopman_last"]` is this batch's operator (not official: the
+  encoder keeps moving during an epoch, and the refit K lets its latent
+  basis drift freely, so the epoch's mean can lag the final encoder).
   """
   pos = step % steps_per_epoch
   total = jnp.where(pos == 0, 0.0, state["koopman_sum"]) + koop
   mean = total / (pos + 1).astype(koop.dtype)
   done = (pos == steps_per_epoch - 1) | (step < steps_per_epoch)
-  return {"koopman_sum": total,
+  return {"koopman_sum": total, "koopman_last": koop,
           "koopman": jnp.where(done, mean, state["koopman"])}
 
 
@@ -377,6 +380,7 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
       return {}
     m = ctx.params["koopman"].shape[0]
     return {"koopman_sum": jnp.zeros((m, m), jnp.float32),
+            "koopman_last": jnp.eye(m, dtype=jnp.float32),
             "koopman": jnp.eye(m, dtype=jnp.float32)}
 
   def apply(hp, ctx, params, method_state, batch, rng):

@@ -116,6 +116,14 @@ def get_config(variant: str = "cpu") -> mlc.ConfigDict:
     c.method.info_koopman.update(operator="least_squares", ridge=0.1)
     c.study.arms = arms(names=("plain KAE", "Lagrangian"))
     c.study.name = "results_least_squares"
+    # Also scored with the last training batch's fit (evaluate.py).
+    last = ("valid_steps", "rmse_window", "rollout_rmse", "pred_rmse_1",
+            "free_run_diverged", "koopman_radius")
+    c.study.metrics = METRICS + tuple(f"{m}_last" for m in last)
+    for m in last:
+      c.study.metric_labels[f"{m}_last"] = (
+          c.study.metric_labels[m] + ", last-batch K")
+      c.study.formats[f"{m}_last"] = c.study.formats[m]
   if variant == "long":
     # The official schedule shape: StepLR(step 20 epochs, gamma 0.8) over
     # 300 epochs, batch 16 (cylinder.yaml); epochs of 100 steps here.

@@ -22,7 +22,10 @@ dt and standardisation) from a key no train step uses:
 * `koopman_radius`: spectral radius of K.
 
 K is the trained parameter, or with `operator="least_squares"` the fitted
-test-time operator the method keeps in its state (the last epoch's mean).
+test-time operator the method keeps in its state (the last epoch's mean,
+as the official `C_forward.pt`). Least-squares runs also report the
+prediction metrics and radius with the last training batch's fit
+(suffix `_last`), the operator the final encoder was trained with.
 """
 
 from __future__ import annotations
@@ -118,6 +121,12 @@ def evaluate(setup: Any, state: Any) -> dict[str, float]:
   """Rollout, attractor and latent-rank metrics of the trained model."""
   cfg = setup.config
   variables = {"params": state.params, **state.model_state}
-  return rollout_metrics(setup.model, variables, koopman_of(state),
-                         test_trajectories(cfg), int(cfg.eval.horizon),
-                         int(cfg.data.kwargs.length) - 1)
+  test = test_trajectories(cfg)
+  args = (test, int(cfg.eval.horizon), int(cfg.data.kwargs.length) - 1)
+  out = rollout_metrics(setup.model, variables, koopman_of(state), *args)
+  last = (state.method_state or {}).get("koopman_last")
+  if last is not None:
+    more = rollout_metrics(setup.model, variables, last, *args)
+    out.update({f"{k}_last": v for k, v in more.items()
+                if not k.startswith("latent_")})
+  return out

@@ -184,7 +184,8 @@ def test_least_squares_operator_solves_the_ridge_normal_equations():
 
 
 def test_test_time_operator_is_the_last_epochs_mean():
-  state = {"koopman_sum": jnp.zeros((1, 1)), "koopman": jnp.eye(1)}
+  state = {"koopman_sum": jnp.zeros((1, 1)), "koopman": jnp.eye(1),
+           "koopman_last": jnp.eye(1)}
   seen = []
   for step in range(7):     # 3 steps per epoch; batch operator = step
     state = ik._record_operator(state, jnp.full((1, 1), float(step)),
@@ -193,6 +194,7 @@ def test_test_time_operator_is_the_last_epochs_mean():
   # First epoch: running mean; then the mean of epoch 1 (steps 3..5) only
   # once it is complete.
   assert seen == [0.0, 0.5, 1.0, 1.0, 1.0, 4.0, 4.0]
+  assert float(state["koopman_last"][0, 0]) == 6.0
 
 
 def test_bad_operator_is_a_config_error():
