@@ -32,12 +32,24 @@ collapse, so we subtract beta * S_vN; the official trainer adds
 `+ lamb_entropy * loss_entropy` (it minimises S_vN). `beta < 0` here is the
 official code's sign; the study runs both.
 
-Deviation: the official operator is refitted on every batch by ridge
-regression of the next latents on the current ones (detached, averaged
-over the epoch for testing) with one-step prediction losses; here K is a
-trained parameter and the prediction loss is multi-step (the standard
-Koopman autoencoder of Lusch et al. 2018 that the issue asks for), so the
-plain autoencoder baseline is the same model with alpha = beta = 0.
+The operator (`operator`, static):
+* "learned" (default): K is a trained parameter and L_pred is multi-step
+  as above (the standard Koopman autoencoder of Lusch et al. 2018 that the
+  issue asks for; the default because the fingerprinted study runs of
+  `config.py:cpu` were made with it and carry no `operator` key);
+* "least_squares": the official operator. On every batch each window's
+  latent pairs give the ridge solution C_b = (Z_b^T Z_b + ridge I)^-1
+  Z_b^T Z'_b (Z_b = z_0..z_{T-1}, Z'_b = z_1..z_T, `[T, m]`; the official
+  `batch_pinv(I_factor=0.1)`, in its kernel form when T < m), K = mean_b C_b
+  with its gradient stopped (`.detach()`), and L_pred = sum_{t<T}
+  MSE(psi(z_t K), x_{t+1}) (one step from every state, the official
+  `loss_fwd`). The test-time operator is, as the official `C_forward.pt`,
+  the mean of the batch operators of the last completed epoch (method
+  state "koopman"; during the first epoch the running mean). The official
+  trainer keeps the epoch with the best validation loss; we keep the last.
+
+In both, the plain autoencoder baseline is the same model with
+alpha = beta = 0.
 """
 
 from __future__ import annotations
@@ -53,7 +65,8 @@ from common.core import method as method_lib
 from common.models import registry as model_registry
 
 HPARAM_NAMES = ("recon_weight", "mi_weight", "entropy_weight",
-                "mi_temperature")
+                "mi_temperature", "ridge")
+OPERATORS = ("learned", "least_squares")
 _EPS = 1e-8   # the official code's eps (covariance ridge, clamps, log)
 
 
@@ -151,6 +164,32 @@ def effective_rank(z: jax.Array) -> jax.Array:
       jnp.where(p > 0, p, 1.0)), 0.0)))
 
 
+def ridge_operator(z: jax.Array, z_next: jax.Array,
+                   ridge: jax.Array | float) -> jax.Array:
+  """The official batch Koopman operator `[m, m]` (gradient stopped).
+
+  Args:
+    z: `[b, T, m]` current latents of each window.
+    z_next: `[b, T, m]` the next latents.
+    ridge: the ridge coefficient (traced; official `I_factor` 0.1).
+
+  Returns:
+    mean over windows of C_b = (Z_b^T Z_b + ridge I_m)^-1 Z_b^T Z'_b,
+    computed as the official `batch_pinv` does: through the `[m, m]` system
+    when T >= m, else through the `[T, T]` one, Z_b^T (Z_b Z_b^T +
+    ridge I_T)^-1 (equal in exact arithmetic).
+  """
+  t, m = z.shape[-2:]
+  zt = jnp.swapaxes(z, -1, -2)                                  # [b, m, T]
+  if t >= m:
+    gram = zt @ z + ridge * jnp.eye(m, dtype=z.dtype)           # [b, m, m]
+    pinv = jnp.linalg.solve(gram, zt)                           # [b, m, T]
+  else:
+    gram = z @ zt + ridge * jnp.eye(t, dtype=z.dtype)           # [b, T, T]
+    pinv = jnp.swapaxes(jnp.linalg.solve(gram, z), -1, -2)      # [b, m, T]
+  return jax.lax.stop_gradient(jnp.mean(pinv @ z_next, axis=0))
+
+
 # ------------------------------------------------------------------ model
 class _MLP(nn.Module):
   """Dense layers with ELU between them: `[..., in] -> [..., out]`."""
@@ -174,13 +213,18 @@ def _identity_init(key, shape, dtype=jnp.float32):
 class KoopmanAE(nn.Module):
   """Encoder phi, linear Koopman operator K `[m, m]`, decoder psi.
 
-  Called on a window `[b, T+1, d]`, returns
+  Called on a window `[b, T+1, d]` with `operator="learned"`, returns
   * "latents" `[b, T+1, m]`: z_t = phi(x_t);
   * "recon" `[b, T+1, d]`: psi(z_t);
   * "pred" `[b, T, d]`: psi(z_0 K^k), k = 1..T (multi-step prediction);
   * "pred_latents" `[b, T, m]`: z_0 K^k.
-  `rollout(x0 [b, d], steps)` gives `[b, steps + 1, d]`, psi(phi(x0) K^k)
-  for k = 0..steps. K starts at the identity. `num_classes` is unused.
+  With `operator="least_squares"` K is `ridge_operator` of this batch's
+  latents (returned as "koopman" `[m, m]`), and "pred" / "pred_latents"
+  are the one-step psi(z_t K) / z_t K, t = 0..T-1 (the official forward).
+  `rollout(x0 [b, d], steps, koopman=None)` gives `[b, steps + 1, d]`,
+  psi(phi(x0) K^k) for k = 0..steps (K: the parameter unless `koopman`
+  `[m, m]` is given). The parameter K starts at the identity.
+  `num_classes` is unused.
   """
   num_classes: int = 0
   latent_dim: int = 16
@@ -199,26 +243,38 @@ class KoopmanAE(nn.Module):
   def decode(self, z: jax.Array, state_dim: int) -> jax.Array:
     return self.decoder(z, state_dim)
 
-  def advance(self, z0: jax.Array, steps: int) -> jax.Array:
+  def advance(self, z0: jax.Array, steps: int,
+              koopman: jax.Array | None = None) -> jax.Array:
     """`[b, steps, m]`: z0 K^k for k = 1..steps."""
+    koop = self.koopman if koopman is None else koopman
+
     def body(z, _):
-      z = z @ self.koopman
+      z = z @ koop
       return z, z
     _, zs = jax.lax.scan(body, z0, None, length=steps)
     return jnp.swapaxes(zs, 0, 1)
 
-  def __call__(self, x: jax.Array, train: bool = False
+  def __call__(self, x: jax.Array, train: bool = False,
+               operator: str = "learned", ridge: jax.Array | float = 0.1
                ) -> dict[str, jax.Array]:
     del train
     d, steps = x.shape[-1], x.shape[1] - 1
     z = self.encode(x)
+    if operator == "least_squares":
+      koop = ridge_operator(z[:, :-1], z[:, 1:], ridge)
+      z_pred = z[:, :-1] @ koop
+      return {"latents": z, "recon": self.decode(z, d),
+              "pred": self.decode(z_pred, d), "pred_latents": z_pred,
+              "koopman": koop}
     z_pred = self.advance(z[:, 0], steps)
     return {"latents": z, "recon": self.decode(z, d),
             "pred": self.decode(z_pred, d), "pred_latents": z_pred}
 
-  def rollout(self, x0: jax.Array, steps: int) -> jax.Array:
+  def rollout(self, x0: jax.Array, steps: int,
+              koopman: jax.Array | None = None) -> jax.Array:
     z0 = self.encode(x0)
-    zs = jnp.concatenate([z0[:, None], self.advance(z0, steps)], axis=1)
+    zs = jnp.concatenate([z0[:, None], self.advance(z0, steps, koopman)],
+                         axis=1)
     return self.decode(zs, x0.shape[-1])
 
 
@@ -259,9 +315,30 @@ RULES = {
     "entropy_weight": config_lib.between(-1e3, 1e3),
     "mi_temperature": config_lib.greater_than(0.0),
     "mi_k": config_lib.at_least(1, integer=True),
+    "operator": config_lib.one_of(*OPERATORS),
+    "ridge": config_lib.greater_than(0.0),
 }
 DEFAULTS = dict(recon_weight=0.1, mi_weight=2.0, entropy_weight=0.1,
-                mi_temperature=0.1, mi_k=3)
+                mi_temperature=0.1, mi_k=3, operator="learned", ridge=0.1)
+
+
+def _record_operator(state: dict[str, jax.Array], koop: jax.Array,
+                     step: jax.Array, steps_per_epoch: int
+                     ) -> dict[str, jax.Array]:
+  """Adds this batch's operator to the epoch's mean (the official C_fwd).
+
+  `state["koopman"]` `[m, m]` is the mean of the last completed epoch's
+  batch operators, or, in the first epoch, the running mean so far;
+  `state["koopman_last"]` is this batch's operator (not official: the
+  encoder keeps moving during an epoch, and the refit K lets its latent
+  basis drift freely, so the epoch's mean can lag the final encoder).
+  """
+  pos = step % steps_per_epoch
+  total = jnp.where(pos == 0, 0.0, state["koopman_sum"]) + koop
+  mean = total / (pos + 1).astype(koop.dtype)
+  done = (pos == steps_per_epoch - 1) | (step < steps_per_epoch)
+  return {"koopman_sum": total, "koopman_last": koop,
+          "koopman": jnp.where(done, mean, state["koopman"])}
 
 
 @method_lib.register_method("info_koopman")
@@ -270,31 +347,53 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
 
   Args:
     method_config: `recon_weight`, `mi_weight`, `entropy_weight`,
-      `mi_temperature` (traced) and `mi_k` (static), defaults `DEFAULTS`
-      (the official weights); `mi_weight = entropy_weight = 0` is the plain
-      Koopman autoencoder.
+      `mi_temperature`, `ridge` (traced), `mi_k` and `operator` (static),
+      defaults `DEFAULTS` (the official weights and ridge);
+      `mi_weight = entropy_weight = 0` is the plain Koopman autoencoder.
 
   Returns:
     The Method; the model input is the window `[b, T+1, d]` and the model
-    `koopman_ae` (or any module with its outputs).
+    `koopman_ae` (or any module with its outputs). With "least_squares"
+    the method state holds the test-time operator "koopman" `[m, m]`.
   """
   unknown = set(method_config) - set(DEFAULTS)
   if unknown:
     raise config_lib.ConfigError(
         f"config.method.info_koopman has {sorted(unknown)}; allowed "
         f"{sorted(DEFAULTS)}")
-  mi_k = int({**DEFAULTS, **method_config}["mi_k"])
+  cfg = {**DEFAULTS, **method_config}
+  mi_k, operator = int(cfg["mi_k"]), cfg["operator"]
+  if operator not in OPERATORS:
+    raise config_lib.ConfigError(
+        f"config.method.info_koopman.operator={operator!r}; allowed "
+        f"{list(OPERATORS)}")
+  fitted = operator == "least_squares"
 
   def hparams(method_cfg, run):
     del run
     cfg = {**DEFAULTS, **method_cfg}
     return {k: float(cfg[k]) for k in HPARAM_NAMES}
 
+  def init(rng, ctx):
+    del rng
+    if not fitted:
+      return {}
+    m = ctx.params["koopman"].shape[0]
+    return {"koopman_sum": jnp.zeros((m, m), jnp.float32),
+            "koopman_last": jnp.eye(m, dtype=jnp.float32),
+            "koopman": jnp.eye(m, dtype=jnp.float32)}
+
   def apply(hp, ctx, params, method_state, batch, rng):
     del batch, rng
-    outputs, model_state = ctx.forward(params)
+    if fitted:
+      outputs, model_state = ctx.forward(params, operator=operator,
+                                         ridge=hp["ridge"])
+      method_state = _record_operator(method_state, outputs["koopman"],
+                                      ctx.step, ctx.run.steps_per_epoch)
+    else:
+      outputs, model_state = ctx.forward(params)
     loss, metrics = koopman_loss(hp, outputs, ctx.inputs, mi_k)
     return loss, method_lib.StepAux(metrics, model_state, method_state)
 
-  return method_lib.Method(name="info_koopman", hparams=hparams, apply=apply,
-                           rules=RULES)
+  return method_lib.Method(name="info_koopman", hparams=hparams, init=init,
+                           apply=apply, rules=RULES)

@@ -20,6 +20,12 @@ dt and standardisation) from a key no train step uses:
 * `latent_erank`, `latent_vn_entropy`: Roy-Vetterli effective rank and von
   Neumann entropy of phi(x) over all test states;
 * `koopman_radius`: spectral radius of K.
+
+K is the trained parameter, or with `operator="least_squares"` the fitted
+test-time operator the method keeps in its state (the last epoch's mean,
+as the official `C_forward.pt`). Least-squares runs also report the
+prediction metrics and radius with the last training batch's fit
+(suffix `_last`), the operator the final encoder was trained with.
 """
 
 from __future__ import annotations
@@ -50,12 +56,18 @@ def test_trajectories(config: Any) -> np.ndarray:
   return np.asarray(gen.sample(key, int(e.test_trajectories))["clean"])
 
 
-def model_functions(model: Any, variables: Any):
+def koopman_of(state: Any) -> jax.Array:
+  """The operator `[m, m]` a trained state predicts with: the fitted one in
+  the method state ("least_squares") or else the parameter K."""
+  fitted = (state.method_state or {}).get("koopman")
+  return state.params["koopman"] if fitted is None else fitted
+
+
+def model_functions(model: Any, variables: Any, koop: jax.Array):
   """Jitted `(curve(x [L, d], horizon), free_run(x0 [n, d], steps),
-  encode(x [..., d]))` of a trained `koopman_ae`."""
+  encode(x [..., d]))` of a trained `koopman_ae` with operator `koop`."""
   apply = lambda method, *a, **k: model.apply(variables, *a, method=method,
                                               **k)
-  koop = variables["params"]["koopman"]
 
   def curve(x, horizon):
     return dynamics_metrics.prediction_error_curve(
@@ -63,15 +75,17 @@ def model_functions(model: Any, variables: Any):
         init=lambda s: apply("encode", s),
         observe=lambda z: apply("decode", z, x.shape[-1]))
   return (jax.jit(curve, static_argnums=1),
-          jax.jit(lambda x0, steps: apply("rollout", x0, steps),
+          jax.jit(lambda x0, steps: apply("rollout", x0, steps, koop),
                   static_argnums=1),
           jax.jit(lambda x: apply("encode", x)))
 
 
-def rollout_metrics(model: Any, variables: Any, test: np.ndarray,
-                    horizon: int, window: int) -> dict[str, float]:
-  """The metrics listed in the module docstring on `test` `[n, L, d]`."""
-  curve_fn, free_run, encode = model_functions(model, variables)
+def rollout_metrics(model: Any, variables: Any, koop: jax.Array,
+                    test: np.ndarray, horizon: int, window: int
+                    ) -> dict[str, float]:
+  """The metrics listed in the module docstring on `test` `[n, L, d]`,
+  predicting with the operator `koop` `[m, m]`."""
+  curve_fn, free_run, encode = model_functions(model, variables, koop)
   curve = np.mean([np.asarray(curve_fn(jnp.asarray(x), horizon))
                    for x in test], axis=0)
   rmse = np.sqrt(curve)
@@ -97,7 +111,7 @@ def rollout_metrics(model: Any, variables: Any, test: np.ndarray,
   z = encode(jnp.asarray(test.reshape(-1, test.shape[-1])))
   out["latent_erank"] = float(info_koopman.effective_rank(z))
   out["latent_vn_entropy"] = float(info_koopman.von_neumann_entropy(z))
-  koop = np.asarray(variables["params"]["koopman"], np.float64)
+  koop = np.asarray(koop, np.float64)
   out["koopman_radius"] = float(np.abs(np.linalg.eigvals(koop)).max())
   return out
 
@@ -107,6 +121,12 @@ def evaluate(setup: Any, state: Any) -> dict[str, float]:
   """Rollout, attractor and latent-rank metrics of the trained model."""
   cfg = setup.config
   variables = {"params": state.params, **state.model_state}
-  return rollout_metrics(setup.model, variables, test_trajectories(cfg),
-                         int(cfg.eval.horizon),
-                         int(cfg.data.kwargs.length) - 1)
+  test = test_trajectories(cfg)
+  args = (test, int(cfg.eval.horizon), int(cfg.data.kwargs.length) - 1)
+  out = rollout_metrics(setup.model, variables, koopman_of(state), *args)
+  last = (state.method_state or {}).get("koopman_last")
+  if last is not None:
+    more = rollout_metrics(setup.model, variables, last, *args)
+    out.update({f"{k}_last": v for k, v in more.items()
+                if not k.startswith("latent_")})
+  return out

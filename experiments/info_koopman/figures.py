@@ -34,8 +34,8 @@ def _arm_data(setup: Any, state: Any) -> dict[str, np.ndarray]:
   cfg = setup.config
   variables = {"params": state.params, **state.model_state}
   test = evaluate.test_trajectories(cfg)
-  curve_fn, free_run, encode = evaluate.model_functions(setup.model,
-                                                        variables)
+  curve_fn, free_run, encode = evaluate.model_functions(
+      setup.model, variables, evaluate.koopman_of(state))
   horizon = int(cfg.eval.horizon)
   curve = np.mean([np.asarray(curve_fn(jnp.asarray(x), horizon))
                    for x in test], axis=0)

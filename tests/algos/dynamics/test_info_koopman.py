@@ -66,6 +66,7 @@ def test_info_nce_on_a_known_case():
 
 
 def test_zero_strength_is_the_plain_koopman_autoencoder_loss():
+  """...and the least-squares forward is one step with the fitted K."""
   model = ik.KoopmanAE(latent_dim=4, hidden=(8,))
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 9, 2))
   hp = dict(recon_weight=0.3, mi_weight=0.0, entropy_weight=0.0,
@@ -86,9 +87,18 @@ def test_zero_strength_is_the_plain_koopman_autoencoder_loss():
     xk = model.apply(v, jnp.stack(zs, 1), 2, method="decode")
     xr = model.apply(v, model.apply(v, x[:, :8], method="encode"), 2,
                      method="decode")
-    return loss, metrics["pred_loss"], xk, xr
+    # The official operator: one step from every z_t with the batch's
+    # ridge fit (`ridge_operator`).
+    ls = model.apply(v, x, operator="least_squares", ridge=0.1)
+    zt = model.apply(v, x, method="encode")
+    koop = ik.ridge_operator(zt[:, :-1], zt[:, 1:], 0.1)
+    one_step = model.apply(v, zt[:, :-1] @ koop, 2, method="decode")
+    return (loss, metrics["pred_loss"], xk, xr, ls["koopman"], koop,
+            ls["pred"], one_step)
 
-  loss, pred_loss, xk, xr = map(np.asarray, run(x))
+  loss, pred_loss, xk, xr, *ls = map(np.asarray, run(x))
+  np.testing.assert_allclose(ls[0], ls[1], rtol=1e-6)
+  np.testing.assert_allclose(ls[2], ls[3], rtol=1e-5, atol=1e-6)
   x = np.asarray(x)
   pred = np.sum(np.mean((xk - x[:, 1:])**2, axis=(0, 2)))
   recon = np.sum(np.mean((xr - x[:, :8])**2, axis=(0, 2)))
@@ -138,3 +148,68 @@ def test_terms_match_the_official_code(k, temperature):
   np.testing.assert_allclose(nce, nce_t.item(), rtol=1e-10)
   np.testing.assert_allclose(ent, ent_t.item(), rtol=1e-10)
   np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=1e-7, atol=1e-10)
+
+
+# ------------------------------------------------- the official operator
+def _window_fit(z, z_next, ridge):
+  """float64 numpy ridge fit of one window: C `[m, m]`."""
+  m = z.shape[-1]
+  return np.linalg.solve(z.T @ z + ridge * np.eye(m), z.T @ z_next)
+
+
+def test_least_squares_operator_solves_the_ridge_normal_equations():
+  rng = np.random.default_rng(0)
+  cases = [rng.normal(size=(2, 3, t, m)) for t, m in [(6, 4), (3, 5)]]
+
+  def fit(cases):    # both cases, values and gradients: one compilation
+    loss = lambda a, b: jnp.sum(ik.ridge_operator(a, b, 0.1)**2)
+    return [(ik.ridge_operator(z[:1], zn[:1], 0.1),
+             ik.ridge_operator(z, zn, 0.3),
+             jax.grad(loss, argnums=(0, 1))(z, zn)) for z, zn in cases]
+
+  with jax.enable_x64(True):
+    out = jax.tree.map(np.asarray, jax.jit(fit)(
+        [tuple(map(jnp.asarray, c)) for c in cases]))
+  for (z, zn), (k1, k, g) in zip(cases, out):   # [m, m] and [T, T] forms
+    m = z.shape[-1]
+    # One window: (Z^T Z + r I) K = Z^T Z'.
+    np.testing.assert_allclose((z[0].T @ z[0] + 0.1 * np.eye(m)) @ k1,
+                               z[0].T @ zn[0], atol=1e-10)
+    # A batch: the mean of the windows' solutions (official .mean(dim=0)).
+    np.testing.assert_allclose(
+        k, np.mean([_window_fit(a, b, 0.3) for a, b in zip(z, zn)], 0),
+        rtol=1e-10, atol=1e-12)
+    # Detached, as the official `.detach()`: no gradient reaches z.
+    assert not np.any(g[0]) and not np.any(g[1])
+
+
+def test_test_time_operator_is_the_last_epochs_mean():
+  state = {"koopman_sum": jnp.zeros((1, 1)), "koopman": jnp.eye(1),
+           "koopman_last": jnp.eye(1)}
+  seen = []
+  for step in range(7):     # 3 steps per epoch; batch operator = step
+    state = ik._record_operator(state, jnp.full((1, 1), float(step)),
+                                jnp.asarray(step), 3)
+    seen.append(float(state["koopman"][0, 0]))
+  # First epoch: running mean; then the mean of epoch 1 (steps 3..5) only
+  # once it is complete.
+  assert seen == [0.0, 0.5, 1.0, 1.0, 1.0, 4.0, 4.0]
+  assert float(state["koopman_last"][0, 0]) == 6.0
+
+
+def test_bad_operator_is_a_config_error():
+  from common import config as config_lib
+  with pytest.raises(config_lib.ConfigError, match="least_squares"):
+    ik.make({"operator": "lstsq"})
+
+
+def test_operator_matches_the_official_code():
+  torch, rom = _official()
+  rng = np.random.default_rng(0)
+  for t, m in [(16, 8), (6, 9)]:
+    z, zn = rng.normal(size=(2, 4, t, m))
+    pinv = rom.batch_pinv(torch.tensor(z), I_factor=1e-1)
+    want = torch.bmm(pinv, torch.tensor(zn)).mean(dim=0).numpy()
+    with jax.enable_x64(True):
+      got = jax.jit(ik.ridge_operator)(jnp.asarray(z), jnp.asarray(zn), 0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
