@@ -25,6 +25,7 @@ of `(rng, n)`:
 
 from __future__ import annotations
 
+import csv
 import functools
 import os
 from typing import Any
@@ -171,11 +172,13 @@ def read_csv(data_dir: str, dataset: str) -> np.ndarray:
     raise FileNotFoundError(
         f"dataset {dataset!r} needs {path} (set config.data.data_dir to the "
         "folder holding the LTSF CSV files)")
-  import pandas as pd  # pylint: disable=g-import-not-at-top
-  frame = pd.read_csv(path)
-  cols = [c for c in frame.columns[1:] if c != "OT"]
-  cols += ["OT"] if "OT" in frame.columns else []
-  return frame[cols].to_numpy(np.float32)
+  # The csv module, not pandas: pandas is not a dependency.
+  with open(path, newline="") as f:
+    rows = list(csv.reader(f))
+  header, body = rows[0], [r for r in rows[1:] if r]
+  cols = [i for i, c in enumerate(header) if i > 0 and c != "OT"]
+  cols += [header.index("OT")] if "OT" in header else []
+  return np.array([[float(r[i]) for i in cols] for r in body], np.float32)
 
 
 def standardised_splits(data_dir: str, dataset: str, context_len: int

@@ -136,10 +136,14 @@ def test_unknown_name_lists_valid_names():
 
 
 def test_registry_builds_every_model():
+  # Denoisers and sequence models have no classes; the co-teaching
+  # wrappers hand them to the zoo classifier they copy.
+  classless = {"n2n_unet", "node_series"}
   for name in models.model_names():
     model = models.get_model(name, num_classes=3)
     assert isinstance(model, nn.Module)
-    assert model.num_classes == 3
+    if name not in classless:
+      assert getattr(model, "net", model).num_classes == 3, name
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
