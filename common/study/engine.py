@@ -94,6 +94,23 @@ def arm_configs(config: mlc.ConfigDict, arms: Sequence[str] = ()
   return out
 
 
+def restore_first_seeds(configs: dict[str, mlc.ConfigDict],
+                        runs: dict[str, dict[int, Any]]):
+  """Yields `(arm, seed, config, setup, state)` of each arm's lowest seed.
+
+  For `study.artifacts` hooks that draw figures from one trained run per
+  arm: the run is restored from its workdir (supervised-protocol layout).
+  """
+  from common.protocols import supervised  # pylint: disable=g-import-not-at-top
+  for arm, by_seed in runs.items():
+    if not by_seed:
+      continue
+    seed = min(by_seed)
+    cfg = config_lib.apply_overrides(configs[arm], {"seed": seed})
+    setup, state = supervised.restore(cfg, by_seed[seed].workdir)
+    yield arm, seed, cfg, setup, state
+
+
 def run_one(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
             desc: str = "") -> protocols.RunResult:
   """One run through its protocol, or its finished result from the

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from common.protocols import supervised
+from common.study import engine
 from experiments.info_koopman import evaluate
 
 _PLANE = {"lorenz63": (0, 2)}   # attractor projection; default (0, 1)
@@ -49,12 +49,8 @@ def _arm_data(setup: Any, state: Any) -> dict[str, np.ndarray]:
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   """`{"<system>/rollouts": path, "<system>/curves": path}`."""
-  from common import config as config_lib  # pylint: disable=g-import-not-at-top
   by_system = collections.defaultdict(dict)
-  for arm, by_seed in runs.items():
-    seed = min(by_seed)
-    cfg = config_lib.apply_overrides(configs[arm], {"seed": seed})
-    setup, state = supervised.restore(cfg, by_seed[seed].workdir)
+  for arm, _, cfg, setup, state in engine.restore_first_seeds(configs, runs):
     system = cfg.data.kwargs.system
     by_system[system][arm.partition(": ")[2] or arm] = _arm_data(setup,
                                                                  state)

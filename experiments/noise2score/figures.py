@@ -32,13 +32,9 @@ def _png(rows: list[np.ndarray], path: str) -> str:
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   """`{"<arm>/examples": path}` of the written PNGs."""
-  from common import config as config_lib  # pylint: disable=g-import-not-at-top
-  from common.protocols import supervised  # pylint: disable=g-import-not-at-top
+  from common.study import engine  # pylint: disable=g-import-not-at-top
   paths = {}
-  for arm, by_seed in runs.items():
-    seed = min(by_seed)
-    cfg = config_lib.apply_overrides(configs[arm], {"seed": seed})
-    s, state = supervised.restore(cfg, by_seed[seed].workdir)
+  for arm, seed, cfg, s, state in engine.restore_first_seeds(configs, runs):
     data = evaluate.held_out(s, state)
     # Every other patch: photographs and digits alternate in the batch.
     pick = np.linspace(0, len(data["clean"]) - 1, _COUNT).astype(int)

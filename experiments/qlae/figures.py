@@ -12,18 +12,14 @@ import os
 from typing import Any
 
 from common.eval import disentanglement
-from common.protocols import supervised
+from common.study import engine
 
 
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   """`{"<arm>/nmi": path, "<arm>/traversals": path}` of the written PNGs."""
-  from common import config as config_lib  # pylint: disable=g-import-not-at-top
   paths = {}
-  for arm, by_seed in runs.items():
-    seed = min(by_seed)
-    cfg = config_lib.apply_overrides(configs[arm], {"seed": seed})
-    s, state = supervised.restore(cfg, by_seed[seed].workdir)
+  for arm, seed, _, s, state in engine.restore_first_seeds(configs, runs):
     written = disentanglement.write_figures(
         s, state, os.path.join(workdir, arm, "figures"),
         title=f"{arm} (seed {seed})")
