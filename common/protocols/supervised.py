@@ -190,6 +190,8 @@ def validate(config: mlc.ConfigDict) -> None:
       procedural.make(config)
     except config_lib.ConfigError:
       raise
+    except FileNotFoundError:
+      pass     # data not on this machine: the run names the missing file
     except (ValueError, TypeError, KeyError) as e:
       raise config_lib.ConfigError(str(e)) from e
 
