@@ -60,6 +60,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from algos.dynamics import koopman_fields
 from common import config as config_lib
 from common.core import method as method_lib
 from common.models import registry as model_registry
@@ -67,6 +68,7 @@ from common.models import registry as model_registry
 HPARAM_NAMES = ("recon_weight", "mi_weight", "entropy_weight",
                 "mi_temperature", "ridge")
 OPERATORS = ("learned", "least_squares")
+ARCHITECTURES = ("mlp", "field_cnn")
 _EPS = 1e-8   # the official code's eps (covariance ridge, clamps, log)
 
 
@@ -224,24 +226,55 @@ class KoopmanAE(nn.Module):
   `rollout(x0 [b, d], steps, koopman=None)` gives `[b, steps + 1, d]`,
   psi(phi(x0) K^k) for k = 0..steps (K: the parameter unless `koopman`
   `[m, m]` is given). The parameter K starts at the identity.
+
+  `architecture="mlp"` (states `[..., d]`; `hidden` widths, ELU) or
+  `"field_cnn"`: states are 2-D fields `[..., H, W, C]` (H = W =
+  `field_size`) encoded and decoded by the official CNN of the CFDBench
+  experiments (`koopman_fields.py`, dropout `dropout` in training); every
+  `d` above is then the field's trailing `[H, W, C]`.
   `num_classes` is unused.
   """
   num_classes: int = 0
   latent_dim: int = 16
   hidden: Sequence[int] = (64, 64)
+  architecture: str = "mlp"
+  field_size: int = 64
+  dropout: float = 0.1
   dtype: Any = jnp.float32
 
   def setup(self):
-    self.encoder = _MLP(tuple(self.hidden), self.dtype)
-    self.decoder = _MLP(tuple(self.hidden)[::-1], self.dtype)
+    if self.architecture == "field_cnn":
+      if self.field_size % 16:
+        raise ValueError(f"koopman_ae: field_size={self.field_size}; the "
+                         "field CNN pools 4 times, so it must divide by 16")
+      self.encoder = koopman_fields.FieldEncoder(
+          self.latent_dim, dropout=self.dropout, dtype=self.dtype)
+      self.decoder = koopman_fields.FieldDecoder(
+          self.field_size // 16, dropout=self.dropout, dtype=self.dtype)
+    elif self.architecture == "mlp":
+      self.encoder = _MLP(tuple(self.hidden), self.dtype)
+      self.decoder = _MLP(tuple(self.hidden)[::-1], self.dtype)
+    else:
+      raise ValueError(f"koopman_ae: architecture={self.architecture!r}; "
+                       f"allowed {list(ARCHITECTURES)}")
     self.koopman = self.param("koopman", _identity_init,
                               (self.latent_dim, self.latent_dim))
 
-  def encode(self, x: jax.Array) -> jax.Array:
-    return self.encoder(x, self.latent_dim)
+  def encode(self, x: jax.Array, train: bool = False) -> jax.Array:
+    """`[..., d] -> [..., m]` (fields: `[..., H, W, C] -> [..., m]`)."""
+    if self.architecture == "mlp":
+      return self.encoder(x, self.latent_dim)
+    lead = x.shape[:-3]
+    z = self.encoder(x.reshape(-1, *x.shape[-3:]), train)
+    return z.reshape(*lead, self.latent_dim)
 
-  def decode(self, z: jax.Array, state_dim: int) -> jax.Array:
-    return self.decoder(z, state_dim)
+  def decode(self, z: jax.Array, state_dim: int,
+             train: bool = False) -> jax.Array:
+    """`[..., m] -> [..., state_dim]` (fields: `[..., H, W, state_dim]`)."""
+    if self.architecture == "mlp":
+      return self.decoder(z, state_dim)
+    x = self.decoder(z.reshape(-1, z.shape[-1]), state_dim, train)
+    return x.reshape(*z.shape[:-1], *x.shape[1:])
 
   def advance(self, z0: jax.Array, steps: int,
               koopman: jax.Array | None = None) -> jax.Array:
@@ -257,18 +290,17 @@ class KoopmanAE(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False,
                operator: str = "learned", ridge: jax.Array | float = 0.1
                ) -> dict[str, jax.Array]:
-    del train
     d, steps = x.shape[-1], x.shape[1] - 1
-    z = self.encode(x)
+    z = self.encode(x, train)
+    decode = lambda latents: self.decode(latents, d, train)
     if operator == "least_squares":
       koop = ridge_operator(z[:, :-1], z[:, 1:], ridge)
       z_pred = z[:, :-1] @ koop
-      return {"latents": z, "recon": self.decode(z, d),
-              "pred": self.decode(z_pred, d), "pred_latents": z_pred,
-              "koopman": koop}
+      return {"latents": z, "recon": decode(z), "pred": decode(z_pred),
+              "pred_latents": z_pred, "koopman": koop}
     z_pred = self.advance(z[:, 0], steps)
-    return {"latents": z, "recon": self.decode(z, d),
-            "pred": self.decode(z_pred, d), "pred_latents": z_pred}
+    return {"latents": z, "recon": decode(z), "pred": decode(z_pred),
+            "pred_latents": z_pred}
 
   def rollout(self, x0: jax.Array, steps: int,
               koopman: jax.Array | None = None) -> jax.Array:
@@ -288,14 +320,16 @@ def koopman_loss(hp: dict[str, jax.Array], outputs: dict[str, jax.Array],
     hp: `recon_weight` (lamb), `mi_weight` (alpha), `entropy_weight`
       (beta; the loss subtracts beta * S_vN), `mi_temperature`.
     outputs: `KoopmanAE` outputs on `window`.
-    window: `[b, T+1, d]` true states.
+    window: `[b, T+1, d]` true states (or fields `[b, T+1, H, W, C]`).
     mi_k: InfoNCE neighbourhood radius (static).
 
   Returns:
     `(loss, metrics)`; the metrics hold every term.
   """
   x = window.astype(jnp.float32)
-  mse = lambda a, b: jnp.mean(jnp.square(a - b), axis=(0, 2))   # per step
+  # Per step: the mean over the batch and every state (or field) axis.
+  mse = lambda a, b: jnp.mean(jnp.square(a - b),
+                              axis=(0, *range(2, a.ndim)))
   pred = jnp.sum(mse(outputs["pred"], x[:, 1:]))
   recon = jnp.sum(mse(outputs["recon"][:, :-1], x[:, :-1]))
   z = outputs["latents"][:, :-1]        # z_0..z_{T-1}, as the official z_seq

@@ -27,6 +27,12 @@ Variants (`--config=experiments/info_koopman/config.py:<variant>`):
         test-time K is the last epoch's mean): arms plain KAE and
         Lagrangian. `cpu` keeps the learned K and multi-step loss (its
         config has no `operator` key, so its stored runs stay valid).
+  cylinder, dam  the paper's own released experiments: CFDBench Karman
+        vortex / dam-break fields `[2, 64, 64]` (generator `cfd_fields`,
+        files `<split>` .npy under `data.data_dir`, not shipped), the
+        official CNN encoder/decoder (`architecture=field_cnn`, latent
+        512), the official least-squares operator, seq_length 16 / 12,
+        batch 16 / 12, 300 epochs with StepLR(20, 0.8); GPU/TPU.
 
 Examples:
   regjax run info_koopman --seeds=0,1,2
@@ -40,7 +46,11 @@ import ml_collections as mlc
 
 from common.protocols import supervised
 
-VARIANTS = ("cpu", "long", "least_squares")
+VARIANTS = ("cpu", "long", "least_squares", "cylinder", "dam")
+# The official CFDBench settings (cylinder.yaml / dam.yaml; the models'
+# seq_length): window frames (seq_length + 1) and batch size.
+FIELD_SETTINGS = {"cylinder": dict(length=17, batch_size=16),
+                  "dam": dict(length=13, batch_size=12)}
 SYSTEMS = ("lorenz63", "van_der_pol")
 ARMS = {
     "plain KAE": dict(mi_weight=0.0, entropy_weight=0.0),
@@ -66,6 +76,45 @@ def arms(systems=SYSTEMS, names=tuple(ARMS)) -> dict[str, str]:
               f"eval.{k}={v}" for k, v in STUDY_EVAL.items()]
       out[f"{system}: {name}"] = ",".join(sets)
   return out
+
+
+def field_arms(names=("plain KAE", "Lagrangian", "official sign")
+               ) -> dict[str, str]:
+  return {name: ",".join(f"method.info_koopman.{k}={v}"
+                         for k, v in ARMS[name].items()) for name in names}
+
+
+def _fields(c: mlc.ConfigDict, dataset: str) -> None:
+  """The paper's own experiment: CFDBench flow fields, the official CNN,
+  operator and optimisation (`third_party_configs/info_koopman/`)."""
+  spec = FIELD_SETTINGS[dataset]
+  c.data.update(name="cfd_fields", data_dir=f"data/cfdbench/{dataset}")
+  c.data.kwargs = mlc.ConfigDict(dict(dataset=dataset, length=spec["length"]))
+  c.model.kwargs = mlc.ConfigDict(dict(latent_dim=512,
+                                       architecture="field_cnn",
+                                       field_size=64, dropout=0.1))
+  c.method.info_koopman.update(operator="least_squares", ridge=0.1)
+  # 300 epochs over every window, StepLR(20 epochs, 0.8); no early stopping
+  # (the official keeps the best validation epoch, patience 50).
+  c.train.update(batch_size=spec["batch_size"], steps=-1, num_epochs=300,
+                 eval_batch_size=64,
+                 checkpoint_every_steps=5000, log_every_steps=500)
+  c.schedule.update(name="piecewise", decay_factor=0.8,
+                    boundaries_epochs=tuple(float(e) for e in
+                                            range(20, 300, 20)))
+  c.eval = mlc.ConfigDict(dict(name="koopman_rollout", test_windows=0))
+  c.study.arms = field_arms()
+  c.study.metrics = ("rollout_rmse", "rmse_window", "pred_rmse_1",
+                     "recon_rmse", "latent_erank", "latent_vn_entropy",
+                     "koopman_radius")
+  c.study.metric_labels = dict(
+      rollout_rmse="rollout RMSE (1..T)", rmse_window="RMSE at T",
+      pred_rmse_1="1-step RMSE", recon_rmse="reconstruction RMSE",
+      latent_erank="latent eff. rank", latent_vn_entropy="latent S_vN",
+      koopman_radius="spectral radius of K")
+  c.study.formats = {m: ".4f" for m in c.study.metrics}
+  c.study.artifacts = ""
+  c.study.name = f"results_{dataset}"
 
 
 def get_config(variant: str = "cpu") -> mlc.ConfigDict:
@@ -134,4 +183,6 @@ def get_config(variant: str = "cpu") -> mlc.ConfigDict:
                       boundaries_epochs=tuple(float(e) for e in
                                               range(20, 300, 20)))
     c.study.name = "results_long"
+  if variant in FIELD_SETTINGS:
+    _fields(c, variant)
   return c

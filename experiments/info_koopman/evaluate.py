@@ -38,6 +38,7 @@ import numpy as np
 
 from algos.dynamics import info_koopman
 from common import config as config_lib
+from common.data import cfd_fields
 from common.data import procedural
 from common.eval import dynamics_metrics
 from common.eval import evaluators
@@ -116,10 +117,60 @@ def rollout_metrics(model: Any, variables: Any, koop: jax.Array,
   return out
 
 
+def field_metrics(model: Any, variables: Any, koop: jax.Array,
+                  windows: np.ndarray, chunk: int = 32) -> dict[str, float]:
+  """Prediction metrics on windows of 2-D fields `[N, T+1, H, W, C]`.
+
+  There is no attractor to compare a free run with, so: `rollout_rmse`
+  (RMSE of psi(phi(x_0) K^k) against x_k over k = 1..T and all windows),
+  `rmse_window` (at k = T), `pred_rmse_1` (one step from every state,
+  psi(phi(x_t) K) against x_{t+1}, the official forward), `recon_rmse`,
+  the latent effective rank and S_vN, and K's spectral radius.
+  """
+  apply = lambda method, *a, **k: model.apply(variables, *a, method=method,
+                                              **k)
+
+  @jax.jit
+  def errors(x):
+    z = apply("encode", x)                                   # [b, T+1, m]
+    channels, steps = x.shape[-1], x.shape[1] - 1
+    roll = apply("decode", apply("advance", z[:, 0], steps, koop), channels)
+    one = apply("decode", z[:, :-1] @ koop, channels)
+    sq = lambda a, b: jnp.mean(jnp.square(a - b), axis=(2, 3, 4))  # [b, T]
+    recon = sq(apply("decode", z, channels), x)
+    return sq(roll, x[:, 1:]), sq(one, x[:, 1:]), recon, z
+
+  rolls, ones, recons, zs = [], [], [], []
+  for start in range(0, len(windows), chunk):
+    r, o, c, z = errors(jnp.asarray(windows[start:start + chunk]))
+    rolls.append(np.asarray(r))
+    ones.append(np.asarray(o))
+    recons.append(np.asarray(c))
+    zs.append(np.asarray(z).reshape(-1, z.shape[-1]))
+  roll = np.concatenate(rolls)                                # [N, T]
+  z = jnp.asarray(np.concatenate(zs))
+  koop = np.asarray(koop, np.float64)
+  return {"rollout_rmse": float(np.sqrt(roll.mean())),
+          "rmse_window": float(np.sqrt(roll[:, -1].mean())),
+          "pred_rmse_1": float(np.sqrt(np.concatenate(ones).mean())),
+          "recon_rmse": float(np.sqrt(np.concatenate(recons).mean())),
+          "latent_erank": float(info_koopman.effective_rank(z)),
+          "latent_vn_entropy": float(info_koopman.von_neumann_entropy(z)),
+          "koopman_radius": float(np.abs(np.linalg.eigvals(koop)).max())}
+
+
 @evaluators.register_evaluator("koopman_rollout")
 def evaluate(setup: Any, state: Any) -> dict[str, float]:
-  """Rollout, attractor and latent-rank metrics of the trained model."""
+  """Rollout, attractor and latent-rank metrics of the trained model
+  (prediction metrics only on `cfd_fields` windows: `field_metrics`)."""
   cfg = setup.config
+  if cfg.data.name == "cfd_fields":
+    windows = cfd_fields.eval_windows(cfg)
+    keep = int(cfg.eval.get("test_windows", 0)) or len(windows)
+    pick = np.random.default_rng(0).permutation(len(windows))[:keep]
+    variables = {"params": state.params, **state.model_state}
+    return field_metrics(setup.model, variables, koopman_of(state),
+                         windows[np.sort(pick)])
   variables = {"params": state.params, **state.model_state}
   test = test_trajectories(cfg)
   args = (test, int(cfg.eval.horizon), int(cfg.data.kwargs.length) - 1)
