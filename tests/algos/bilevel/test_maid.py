@@ -68,4 +68,4 @@ def test_maid_and_hoag_reach_the_quadratic_optimum(quad):
 def test_bad_accuracy_schedule_is_refused(quad):
   with pytest.raises(ValueError, match="allowed"):
     maid.hoag(quad.problem, jnp.ones(4), jnp.zeros(4), eps=1e-2,
-              accuracy="linear")
+              schedule="linear")
