@@ -33,13 +33,23 @@ class Quadratic(NamedTuple):
 
 
 def quadratic(seed: int = 29, n: int = 1000, m: int = 10) -> Quadratic:
+  """The official problem's recipe on JAX's random numbers for `seed`."""
   k = jax.random.split(jax.random.PRNGKey(seed), 8)
-  a1, a2, a3 = (jax.random.uniform(k[i], (n, m), jnp.float64
-                                   if jax.config.jax_enable_x64 else
-                                   jnp.float32) for i in range(3))
-  x1, x2, theta_e = (jax.random.uniform(k[3 + i], (m,)) for i in range(3))
-  b1 = a1 @ x1 + 0.01 * jax.random.normal(k[6], (n,))
-  b2 = a2 @ x2 + a3 @ theta_e + 0.01 * jax.random.normal(k[7], (n,))
+  dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+  a1, a2, a3 = (jax.random.uniform(k[i], (n, m), dtype) for i in range(3))
+  x1, x2, theta_e = (jax.random.uniform(k[3 + i], (m,), dtype)
+                     for i in range(3))
+  b1 = a1 @ x1 + 0.01 * jax.random.normal(k[6], (n,), dtype)
+  b2 = a2 @ x2 + a3 @ theta_e + 0.01 * jax.random.normal(k[7], (n,), dtype)
+  return quadratic_from(a1, a2, a3, b1, b2, x2)
+
+
+def quadratic_from(a1, a2, a3, b1, b2, x_init,
+                   stop_mu_factor: float = 1.0) -> Quadratic:
+  """The quadratic problem on given `A1, A2, A3 [n, m]`, `b1, b2 [n]`
+  (the parity test passes the official script's torch draws)."""
+  a1, a2, a3, b1, b2, x_init = (jnp.asarray(v) for v in
+                                (a1, a2, a3, b1, b2, x_init))
   gram = a2.T @ a2
   eig = jnp.linalg.eigvalsh(gram)
   solve = lambda r: jnp.linalg.solve(gram, a2.T @ r)
@@ -51,9 +61,11 @@ def quadratic(seed: int = 29, n: int = 1000, m: int = 10) -> Quadratic:
   problem = maid.Problem(
       upper=upper, lower=lower, mu=lambda theta: eig[0],
       lip=lambda theta: eig[-1],
-      lip_upper=float(jnp.linalg.eigvalsh(a1.T @ a1)[-1]))
+      lip_upper=float(jnp.linalg.eigvalsh(a1.T @ a1)[-1]),
+      stop_mu_factor=stop_mu_factor)
   return Quadratic(problem, theta_star, float(upper(x_star(theta_star))),
-                   x_star, lambda th: -design.T @ (a1 @ x_star(th) - b1), x2)
+                   x_star, lambda th: -design.T @ (a1 @ x_star(th) - b1),
+                   x_init)
 
 
 def _ce(logits, labels):
