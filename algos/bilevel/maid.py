@@ -164,6 +164,13 @@ def error_bound(b_x, lb, la_inv, grad_f_norm, mu, eps, delta):
   return c * eps + b_x / mu * delta + lb / mu * eps ** 2
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _upper(problem: Problem, x: PyTree) -> tuple[jax.Array, jax.Array]:
+  """`(f(x), ||grad f(x)||)`."""
+  value, grad = jax.value_and_grad(problem.upper)(x)
+  return value, _norm(grad)
+
+
 def _record(hist, loss, ll_calls, solves, eps, step, theta):
   hist["loss"].append(float(loss))
   hist["ll_calls"].append(int(ll_calls))
@@ -182,7 +189,8 @@ def maid(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
          delta: float, beta: float, eta: float = 1e-4, rho: float = 0.5,
          tau: float = 0.5, nu: float = 1.05, fixed_accuracy: bool = False,
          max_iter: int = 100, max_bt_loop: int = 3, ll_budget: int = 10 ** 6,
-         ll_max_iter: int = 2000, momentum: bool = True, seed: int = 0
+         ll_max_iter: int = 2000, momentum: bool = True,
+         refresh_loss: bool = True, seed: int = 0
          ) -> tuple[jax.Array, dict[str, list]]:
   """MAID (the official `MAID.main`). Returns `(theta, history)`.
 
@@ -193,12 +201,21 @@ def maid(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
   History (the official `state`): per accepted step the exact upper loss
   at the new lower-level iterate, cumulative lower-level gradient
   evaluations and solves, eps after the step, the step size, and theta.
+
+  `refresh_loss` (ours; the paper's sufficient-decrease test compares with
+  `f` at the lower solution of the current accuracy): the line search
+  compares with `f(x_eps(theta_k))` just computed. The official code
+  (`refresh_loss=False`) compares with the loss recorded at the last
+  accepted step, computed at an earlier, possibly coarser accuracy: after a
+  failure shrinks eps that stale value can lie below every reachable loss
+  and the search never succeeds again (TV denoising here: one accepted
+  step in 12 iterations).
   """
   key = jax.random.PRNGKey(seed)
   theta, x = theta0, x0
   ll_calls, solves, lb, la_inv = 0, 0, 0.0, 0.0
   hist = _history()
-  loss = float(problem.upper(x))
+  loss = float(_upper(problem, x)[0])
   _record(hist, loss, 0, 0, eps, beta, theta)
 
   def solve(th, start):
@@ -228,13 +245,15 @@ def maid(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
         eps, delta = tau * eps, tau * delta
       x = x_t
       accepted = False
-      grad_old = float(_norm(jax.grad(problem.upper)(x)))
+      f_old, grad_old = (float(v) for v in _upper(problem, x))
+      if refresh_loss:
+        loss = f_old
       for i in range(j + (5 if fixed_accuracy else 10)):
         step = beta * rho ** i
         theta_new = theta - step * h
         x_new = solve(theta_new, x)
-        f_new = float(problem.upper(x_new))
-        lhs = (f_new + float(_norm(jax.grad(problem.upper)(x_new))) * eps
+        f_new, grad_new = (float(v) for v in _upper(problem, x_new))
+        lhs = (f_new + grad_new * eps
                + problem.lip_upper * eps ** 2 / 2 - loss + grad_old * eps)
         if lhs <= -step * eta * eta * h_norm ** 2:
           accepted = True
@@ -251,6 +270,7 @@ def maid(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
         break
       if not fixed_accuracy:
         eps, delta = tau * eps, tau * delta
+  hist["ll_total"] = ll_calls
   return theta, hist
 
 
@@ -332,7 +352,7 @@ def hoag(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
     x, n = lower_solve(problem, state.theta, x, state.eps, ll_max_iter,
                        momentum)
     ll_calls += int(n)
-    loss = float(problem.upper(x))
+    loss = float(_upper(problem, x)[0])
     h, _ = hypergradient(problem, state.theta, x, state.eps)
     state = hoag_update(state, loss, h, schedule=schedule, rho=rho,
                         clip=clip)
@@ -340,4 +360,5 @@ def hoag(problem: Problem, theta0: jax.Array, x0: PyTree, *, eps: float,
             state.theta)
     if ll_calls > ll_budget:
       break
+  hist["ll_total"] = ll_calls
   return state.theta, hist

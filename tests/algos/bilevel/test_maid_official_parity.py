@@ -15,7 +15,8 @@ whole study at import, so the test writes the problem's callbacks (the
 objectives, `FISTA`, `jacobian`, `jacobiantrans`) itself with the official
 semantics: the official FISTA is gradient descent with step 1/L (it resets
 `x_old = x` every iteration) stopping on `||grad|| / (2 mu) < eps`; ours
-runs with `momentum=False, stop_mu_factor=2`. MAID.py imports torchvision
+runs with `momentum=False, stop_mu_factor=2` and the official
+line-search reference (`refresh_loss=False`). MAID.py imports torchvision
 (unused by the algorithm): a stub stands in for it if it is absent.
 
 Compared over 15 outer iterations, both in float32: the upper loss of
@@ -129,6 +130,7 @@ def test_iterates_match_the_official_code(monkeypatch, tmp_path):
                                  stop_mu_factor=2.0)
   ours_theta, hist = maid.maid(quad.problem, jnp.ones(10), quad.x_init,
                                max_iter=ITERATIONS, momentum=False,
+                               refresh_loss=False,
                                **SETTINGS)
   assert len(loss) == len(hist["loss"]) > 5
   np.testing.assert_allclose(hist["loss"], loss, rtol=1e-4)
