@@ -97,20 +97,17 @@ def _run_official(module, data):
     self.ll_calls += k
     return x
 
-  def jacobian(self, x, theta, d):            # d/dtheta <grad_x g, d>
+  def mixed(self, x, d, inner_wrt_x):
+    """`d/dtheta <grad_x g, d>` or `d/dx <grad_theta g, d>`."""
     x = x.detach().requires_grad_(True)
     th = self.theta.detach().requires_grad_(True)
-    gx = torch.autograd.grad(self.lower_level_obj(x, th), x,
-                             create_graph=True)[0]
-    return torch.autograd.grad(torch.dot(gx, d), th)[0].detach()
+    inner, outer = (x, th) if inner_wrt_x else (th, x)
+    grad = torch.autograd.grad(self.lower_level_obj(x, th), inner,
+                               create_graph=True)[0]
+    return torch.autograd.grad(torch.dot(grad, d), outer)[0].detach()
 
-  def jacobiantrans(self, x, theta, d):       # d/dx <grad_theta g, d>
-    x = x.detach().requires_grad_(True)
-    th = self.theta.detach().requires_grad_(True)
-    gt = torch.autograd.grad(self.lower_level_obj(x, th), th,
-                             create_graph=True)[0]
-    return torch.autograd.grad(torch.dot(gt, d), x)[0].detach()
-
+  jacobian = lambda self, x, theta, d: mixed(self, x, d, True)
+  jacobiantrans = lambda self, x, theta, d: mixed(self, x, d, False)
   lip_upper = torch.linalg.eigvalsh(a1.T @ a1)[-1]
   model = module.MAID(torch.ones(10), x2.clone(), lower, upper, fista,
                       lip_upper, max_iter=ITERATIONS, epsilon=1e-3,
