@@ -25,16 +25,25 @@ not training updates. The upper-level update of MAID is its own line
 search, and HOAG's (Pedregosa 2016, the official baseline) its own
 step-size rule; neither is an optax optimizer.
 
-Differences from the official code: the lower-level stop is `||grad|| / mu
-<= eps` (the official `Quadratic.py` divides by `2 mu`; the logistic
-`FISTA` estimates mu = L - 1e-3 by power iteration, we use exp(min theta));
-CG iterations are not counted (jax's cg does not return them). Parity of
-iterates with the official code was not checked (not run here).
+Checked step by step against the official `MAID.py` (accuracy loop, bound,
+line search, eps / delta / step adaptation, defaults); the parity test
+(`tests/algos/bilevel/test_maid_official_parity.py`) runs it on the
+official quadratic problem and matches losses, steps, lower-level counts
+and theta. Differences, each a switch where it matters:
+* the lower solver is FISTA with momentum; the official `FISTA`s reset
+  `x_old = x` each iteration, i.e. run gradient descent (`momentum=False`);
+* the line search compares with `f` at the current-accuracy lower solution
+  (`refresh_loss=True`); the official compares with the loss stored at the
+  last accepted step, which after an accuracy decrease can stall (`maid`);
+* we count gradient evaluations (the official counter adds one less per
+  solve), stop the accuracy loop at eps < 1e-12, and do not count CG
+  iterations (jax's cg does not return them).
 
-CG: `jax.scipy.sparse.linalg.cg` with `tol=0, atol=delta` (absolute
-residual, what MAID's bound needs), matrix-free on Hessian-vector products,
-pytree unknowns; lineax is not a dependency of this repo and would add
-nothing here (the Hessian is symmetric positive definite).
+CG: `jax.scipy.sparse.linalg.cg` with `tol=0, atol=delta`: the absolute
+residual bound that MAID's error bound assumes (the official CG's stop),
+matrix-free on Hessian-vector products, started from 0 as the official.
+lineax is not a dependency of this repo and would add nothing here: the
+Hessian is symmetric positive definite, CG is the solver either way.
 """
 
 from __future__ import annotations

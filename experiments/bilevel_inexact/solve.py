@@ -25,6 +25,7 @@ same seed (the survey's check: MAID there with >= 2x fewer than HOAG).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -137,11 +138,12 @@ def artifacts(configs: dict[str, mlc.ConfigDict], workdir: str,
   seeds = sorted(set.intersection(*(set(r) for r in runs.values())))
   hists = {(a, s): _history(configs, a, s) for a in runs for s in seeds}
   fig, ax = plt.subplots(figsize=(6.5, 4))
-  for arm in runs:
+  for arm in runs:   # from the first step (f at x0 dwarfs the rest)
     hist = hists[arm, seeds[0]]
     style = "-" if configs[arm].bilevel.solver == "maid" else "--"
-    ax.plot(hist["ll_calls"], hist["loss"], style, label=arm)
+    ax.plot(hist["ll_calls"][1:], hist["loss"][1:], style, label=arm)
   problem = next(iter(configs.values())).bilevel.problem
+  ax.set_xscale("log")
   ax.set_xlabel("cumulative lower-level iterations")
   ax.set_ylabel("upper loss (at the inexact lower solution)")
   ax.set_yscale("log")
@@ -161,6 +163,11 @@ def artifacts(configs: dict[str, mlc.ConfigDict], workdir: str,
     hit = [r for r in reach if r is not None]
     cell = f"{np.mean(hit):.0f} +- {np.std(hit):.0f}" if hit else "-"
     lines.append(f"| {arm} | {cell} | {len(hit)}/{len(seeds)} |")
+  with open(os.path.join(workdir, "histories.json"), "w",
+            encoding="utf-8") as f:
+    json.dump({f"{a} seed {s}": {k: hists[a, s][k] for k in
+                                 ("loss", "ll_calls", "eps", "step")}
+               for a, s in hists}, f)
   table = os.path.join(workdir, "to_best.md")
   with open(table, "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
