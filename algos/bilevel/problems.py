@@ -75,8 +75,8 @@ def _ce(logits, labels):
                                        labels[:, None], axis=1))
 
 
-def logistic(num_train: int = 1000, seed: int = 0, ridge: float = 1e-3
-             ) -> tuple[maid.Problem, dict]:
+def logistic(num_train: int = 1000, seed: int = 0, ridge: float = 1e-3,
+             official_mu: bool = False) -> tuple[maid.Problem, dict]:
   """The digits problem and its data `{"x_train", "y_train", "x_val",
   "y_val"}` (the upper level is the validation cross-entropy; the split is
   drawn from `seed`).
@@ -86,7 +86,8 @@ def logistic(num_train: int = 1000, seed: int = 0, ridge: float = 1e-3
   the lower solver's stop `||grad|| / mu < eps` still certifies `||w - w*||
   <= eps` once some weights' exp(theta) -> 0 (without it every solve runs
   to its cap). The official `FISTA` instead sets mu = L - 1e-3 (L by power
-  iteration), which certifies nothing.
+  iteration), which certifies nothing; `official_mu=True` uses `L - 1e-3`
+  with our `L` (for the study of what that changes).
   """
   from sklearn import datasets  # pylint: disable=g-import-not-at-top
   d = datasets.load_digits()
@@ -100,7 +101,8 @@ def logistic(num_train: int = 1000, seed: int = 0, ridge: float = 1e-3
       upper=lambda w: _ce(xv @ w, yv),
       lower=lambda w, theta: _ce(xt @ w, yt) + 0.5 * jnp.sum(
           (ridge + jnp.exp(theta)) * w ** 2),
-      mu=lambda theta: ridge + jnp.min(jnp.exp(theta)),
+      mu=lambda theta: (lip_ce + ridge + jnp.max(jnp.exp(theta)) - 1e-3
+                        if official_mu else ridge + jnp.min(jnp.exp(theta))),
       lip=lambda theta: lip_ce + ridge + jnp.max(jnp.exp(theta)),
       lip_upper=float(jnp.linalg.eigvalsh(xv.T @ xv)[-1]) / (2 * len(xv)))
   return problem, {"x_train": xt, "y_train": yt, "x_val": xv, "y_val": yv}

@@ -15,6 +15,9 @@ No training (`analysis` protocol, analysis "bilevel_inexact" in
                        from the seed), upper = validation cross-entropy.
   tv                   TV denoising, 2 parameters, 8 embedded 32x32 images
                        with noise 0.1 drawn from the seed.
+  logistic_official_mu logistic with the official code's lower-level
+                       constants: mu = L - 1e-3 and gradient descent (its
+                       FISTA); MAID eps0 = 1e-1 and HOAG geometric only.
 
 Arms: MAID at eps0 in {1e-1, 1e-3, 1e-5} (delta0 = eps0) and at 10x / 0.1x
 the initial step; HOAG with the quadratic, cubic and geometric tolerance
@@ -31,7 +34,7 @@ import ml_collections as mlc
 
 from common.protocols import analysis
 
-VARIANTS = ("quadratic", "logistic", "tv")
+VARIANTS = ("quadratic", "logistic", "tv", "logistic_official_mu")
 
 # problem -> (initial MAID step, relative to HOAG's first step?, lower-level
 # budget, quadratic: target relative gap to f*). The quadratic's step is
@@ -53,6 +56,8 @@ def get_config(variant: str = "quadratic") -> mlc.ConfigDict:
   if variant not in VARIANTS:
     raise ValueError(f"unknown bilevel_inexact variant {variant!r}; "
                      f"allowed: {VARIANTS}")
+  official = variant == "logistic_official_mu"
+  variant = "logistic" if official else variant
   beta, beta_hoag, budget, target = _SETTINGS[variant]
   c = analysis.base_config()
   c.experiment = "bilevel_inexact"
@@ -61,7 +66,7 @@ def get_config(variant: str = "quadratic") -> mlc.ConfigDict:
       problem=variant, solver="maid", schedule="quadratic", eps0=1e-1,
       beta=beta, beta_hoag=beta_hoag, rho=0.5, tau=0.5, nu=1.05,
       ll_budget=budget, max_iter=100000, target=target, image_size=32,
-      final_eps=1e-5))
+      final_eps=1e-5, official_mu=official, momentum=not official))
   arms = {}
   for eps0 in ("1e-1", "1e-3", "1e-5"):
     arms[f"MAID eps0={eps0}"] = f"bilevel.eps0={eps0}"
@@ -70,6 +75,8 @@ def get_config(variant: str = "quadratic") -> mlc.ConfigDict:
   for schedule in ("quadratic", "cubic", "geometric"):
     arms[f"HOAG {schedule}"] = ("bilevel.solver=hoag,bilevel.schedule="
                                 f"{schedule}")
+  if official:
+    arms = {k: arms[k] for k in ("MAID eps0=1e-1", "HOAG geometric")}
   c.study.arms = arms
   cols = _COLS + (_QUADRATIC_COLS if variant == "quadratic" else ())
   c.study.metrics = ()
@@ -77,7 +84,7 @@ def get_config(variant: str = "quadratic") -> mlc.ConfigDict:
       title=f"{variant}: MAID vs HOAG, budget {budget} lower-level "
       "iterations (mean +- std over seeds)", rows=tuple(arms), cols=cols),)
   c.study.artifacts = "experiments.bilevel_inexact.solve:artifacts"
-  c.study.name = variant
+  c.study.name = "logistic_official_mu" if official else variant
   c.study.seeds = (0, 1, 2)
   # One smoke run per paper (the suite's budget); the other problems' code
   # is covered by tests/algos/bilevel.
