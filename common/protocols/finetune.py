@@ -55,23 +55,33 @@ def base_config() -> mlc.ConfigDict:
   return c
 
 
-def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
-  """The supervised config of the pretraining run of `config.seed`."""
+def sections_config(config: mlc.ConfigDict, overrides, experiment: str,
+                    where: str) -> mlc.ConfigDict:
+  """A supervised config from `config`'s supervised sections and seed with
+  "key=value" `overrides` (of those sections only; `where` names them in
+  errors), named `experiment`."""
   c = supervised.base_config()
-  c.experiment = f"{config.experiment}_pretrain"
+  c.experiment = experiment
   for section in _SECTIONS:
     setattr(c, section, config[section].copy_and_resolve_references())
   c.seed = config.seed
   c.lock()
-  overrides = {}
-  for text in config.pretrain.overrides:
+  parsed = {}
+  for text in overrides:
     key, value = config_lib.parse_override(text)
     if key.split(".")[0] not in _SECTIONS:
       raise config_lib.ConfigError(
-          f"config.pretrain.overrides: {text!r} sets {key!r}; allowed: keys "
-          f"of the sections {_SECTIONS}")
-    overrides[key] = value
-  return config_lib.apply_overrides(c, overrides)
+          f"{where}: {text!r} sets {key!r}; allowed: keys of the sections "
+          f"{_SECTIONS}")
+    parsed[key] = value
+  return config_lib.apply_overrides(c, parsed)
+
+
+def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
+  """The supervised config of the pretraining run of `config.seed`."""
+  return sections_config(config, config.pretrain.overrides,
+                         f"{config.experiment}_pretrain",
+                         "config.pretrain.overrides")
 
 
 def pretrain_dir(config: mlc.ConfigDict, workdir: str) -> str:
