@@ -1,6 +1,6 @@
 """GIFD: gradient inversion in a generator's feature domain, and baselines.
 
-Paper: Fang, Chen, Xu, Liu, Zhang, Zhang, Yang, Shao, "GIFD: A Generative
+Paper: Fang, Chen, Wang, Wang, Xia, "GIFD: A Generative
 Gradient Inversion Method with Feature Domain Optimization", ICCV 2023,
 arXiv:2308.04699. Official code: ffhibnese/GIFD_Gradient_Inversion_Attack
 (`inversefed/reconstruction_algorithms.py`: `reconstruction_costs`,
@@ -242,3 +242,58 @@ def best_of(images: jax.Array, scores: jax.Array) -> tuple[jax.Array,
   """The candidate with the lowest score: `images [m, ...]`, `scores [m]`."""
   i = jnp.argmin(scores)
   return images[i], scores[i]
+
+
+class Budget(NamedTuple):
+  """The static shape of an attack: restarts and steps of every solver."""
+  restarts: int
+  pixel_steps: int
+  latent_steps: int
+  stage_steps: tuple[int, ...]      # GIFD: latent stage, then layers 1..K
+
+
+def attack(victim_grads: VictimGrads, last_kernel: Callable[[PyTree],
+                                                            jax.Array],
+           forward: Forward, num_layers: int, latent_dim: int,
+           target: PyTree, num_images: int, key: jax.Array, budget: Budget,
+           hp: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """The three attacks on one observed gradient, each the best of restarts.
+
+  Args:
+    victim_grads: the victim's gradient of a batch `(images, labels)`.
+    last_kernel: picks the last Dense kernel `[d, C]` out of a gradient.
+    forward, num_layers: the generator (see `invert_gifd`).
+    latent_dim: `d` of `z`.
+    target: the observed gradient of `num_images` images.
+    key: randomness of the initial images and latents.
+    budget: restarts and steps.
+    hp: traced numbers: `tv_weight`, `pixel_lr`, `latent_lr`, `stage_lrs
+      [K + 1]`, `radii [K + 1]`.
+
+  Returns:
+    `labels [n]` (iDLG), `pixel`, `latent`, `gifd` images `[n, h, w, c]` in
+    [0, 1], their matching losses `<name>_score`, and `gifd_stage`, the
+    stage GIFD's best image comes from.
+  """
+  labels = infer_labels(last_kernel(target), num_images)
+  obj = Objective(victim_grads, target, labels, hp["tv_weight"])
+  k_pix, k_z = jax.random.split(key)
+  z0 = jax.random.normal(k_z, (budget.restarts, num_images, latent_dim))
+  shape = jax.eval_shape(lambda z: forward(z, 0, num_layers), z0[0]).shape
+  pixels = jax.vmap(lambda k: invert_pixels(
+      obj, k, shape, budget.pixel_steps, hp["pixel_lr"]))(
+          jax.random.split(k_pix, budget.restarts))
+  _, latents = jax.vmap(lambda z: invert_latent(
+      obj, forward, num_layers, z, budget.latent_steps, hp["latent_lr"]))(z0)
+  stages, stage_scores = jax.vmap(lambda z: invert_gifd(
+      obj, forward, num_layers, z, budget.stage_steps, hp["stage_lrs"],
+      hp["radii"]))(z0)
+  out = {"labels": labels}
+  for name, images in (("pixel", pixels), ("latent", latents)):
+    out[name], out[f"{name}_score"] = best_of(images,
+                                              jax.vmap(obj.score)(images))
+  flat = stages.reshape((-1,) + stages.shape[2:])
+  best = jnp.argmin(stage_scores.reshape(-1))
+  out["gifd"], out["gifd_score"] = flat[best], stage_scores.reshape(-1)[best]
+  out["gifd_stage"] = best % stages.shape[1]
+  return out

@@ -28,9 +28,11 @@ served from the two runs' summaries without restoring anything). SIGTERM during 
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
+from typing import Any
 
 import ml_collections as mlc
 
@@ -59,7 +61,8 @@ def sections_config(config: mlc.ConfigDict, overrides, experiment: str,
                     where: str) -> mlc.ConfigDict:
   """A supervised config from `config`'s supervised sections and seed with
   "key=value" `overrides` (of those sections only; `where` names them in
-  errors), named `experiment`."""
+  errors), named `experiment`. A dict literal replaces a whole sub-section
+  (`"model.kwargs={'hidden_sizes': (64,)}"`: another model's arguments)."""
   c = supervised.base_config()
   c.experiment = experiment
   for section in _SECTIONS:
@@ -73,8 +76,28 @@ def sections_config(config: mlc.ConfigDict, overrides, experiment: str,
       raise config_lib.ConfigError(
           f"{where}: {text!r} sets {key!r}; allowed: keys of the sections "
           f"{_SECTIONS}")
-    parsed[key] = value
+    parsed[key] = _section_value(c, key, value)
   return config_lib.apply_overrides(c, parsed)
+
+
+def _section_value(config: mlc.ConfigDict, key: str, raw: str) -> Any:
+  """`raw` as a dict when `key` names a sub-section, else `raw`."""
+  node = config
+  for part in key.split("."):
+    if not isinstance(node, mlc.ConfigDict) or part not in node:
+      return raw               # apply_overrides names the unknown key
+    node = node[part]
+  if not isinstance(node, mlc.ConfigDict):
+    return raw
+  try:
+    value = ast.literal_eval(raw)
+  except (ValueError, SyntaxError):
+    value = None
+  if not isinstance(value, dict):
+    raise config_lib.ConfigError(
+        f"config key {key!r} is a section; give a dict literal such as "
+        f"{key}={{'name': value}}, got {raw!r}")
+  return value
 
 
 def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
