@@ -55,7 +55,7 @@ def get_config(variant: str = "cpu"):
   c.method.gan = dict(r1=10.0)
   c.optim.update(name="adamw", b1=0.0, b2=0.99, weight_decay=0.0)
   c.schedule.update(name="constant", learning_rate=0.002)
-  c.train.update(batch_size=64, steps=3000, eval_batch_size=256,
+  c.train.update(batch_size=64, steps=2000, eval_batch_size=256,
                  log_every_steps=500, eval_every_epochs=0,
                  checkpoint_every_steps=5000, tensorboard=False)
   c.eval.name = "none"

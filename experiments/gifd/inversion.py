@@ -56,11 +56,12 @@ def section() -> mlc.ConfigDict:
   return mlc.ConfigDict(dict(
       victim_state="init",      # the victim at init or after training
       batch_size=1,             # images per shared gradient (distinct labels)
-      targets=8,                # client batches per target distribution
+      targets=4,                # client batches per target distribution
       ood_classes=(5, 6, 7, 8, 9),
-      restarts=2,
-      pixel_steps=600, latent_steps=600,
-      stage_steps=(200, 200, 200),     # latent stage, then layers 1, 2
+      restarts=1,
+      # Equal budgets: GIFD's three stages share the steps of each baseline.
+      pixel_steps=300, latent_steps=300,
+      stage_steps=(100, 100, 100),     # latent stage, then layers 1, 2
       tv_weight=1e-4,                  # official total_variation
       pixel_lr=0.1, latent_lr=0.1,     # official lr (geiping) / lr_io
       stage_lrs=(0.1, 0.1, 0.1),       # official lr_io
