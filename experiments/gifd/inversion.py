@@ -48,6 +48,8 @@ RULES = {
     "gifd.tv_weight": config_lib.at_least(0.0),
     "gifd.pixel_lr": config_lib.greater_than(0.0),
     "gifd.latent_lr": config_lib.greater_than(0.0),
+    "gifd.stage_lrs": config_lib.each(config_lib.greater_than(0.0)),
+    "gifd.radii": config_lib.each(config_lib.at_least(0.0)),
 }
 
 
@@ -182,8 +184,10 @@ def run(config: mlc.ConfigDict, models: Mapping[str, probe.Trained],
   return out
 
 
-SMOKE = {"gifd.targets": 1, "gifd.restarts": 1, "gifd.pixel_steps": 2,
-         "gifd.latent_steps": 2, "gifd.stage_steps": (2, 2, 2)}
+# Two stages (latent, layer 1) keep the smoke's compilation small.
+SMOKE = {"gifd.targets": 1, "gifd.restarts": 1, "gifd.pixel_steps": 1,
+         "gifd.latent_steps": 1, "gifd.stage_steps": (1, 1),
+         "gifd.stage_lrs": (0.1, 0.1), "gifd.radii": (0.0, 1.0)}
 
 
 @probe.register_probe("gifd_inversion")
