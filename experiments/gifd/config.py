@@ -85,6 +85,7 @@ def get_config(variant: str = "cpu"):
       "init victim b4": "gifd.batch_size=4",
       "trained victim b1": "gifd.victim_state=trained",
   }
+  c.study.artifacts = "experiments.gifd.figures:artifacts"
   c.study.seeds = (0, 1)
   c.smoke.enabled = True
   c.smoke.steps = 2
