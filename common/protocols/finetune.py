@@ -112,11 +112,18 @@ def pretrain_dir(config: mlc.ConfigDict, workdir: str) -> str:
   if config.pretrain.dir:
     return config.pretrain.dir
   tag = config_lib.fingerprint(pretrain_config(config))[:12]
+  return shared_run_dir(workdir, tag, config.seed, "pretrained")
+
+
+def shared_run_dir(workdir: str, name: str, seed: int, alone: str) -> str:
+  """`<study>/pretrained/<name>/seed_<seed>` for a study's
+  `<study>/<arm>/seed_<k>` workdir (shared by its arms), else
+  `<workdir>/<alone>`."""
   workdir = os.path.abspath(workdir)
   if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
     return os.path.join(os.path.dirname(os.path.dirname(workdir)),
-                        "pretrained", tag, f"seed_{config.seed}")
-  return os.path.join(workdir, "pretrained")
+                        "pretrained", name, f"seed_{seed}")
+  return os.path.join(workdir, alone)
 
 
 def validate(config: mlc.ConfigDict) -> None:

@@ -32,8 +32,6 @@ during the probe it is honoured when the probe ends (saved, "preempted").
 from __future__ import annotations
 
 import math
-import os
-import re
 import time
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -101,11 +99,7 @@ def model_config(config: mlc.ConfigDict, name: str) -> mlc.ConfigDict:
 def model_dir(config: mlc.ConfigDict, name: str, workdir: str) -> str:
   """Where model `name`'s run lives (see the module docstring)."""
   tag = config_lib.fingerprint(model_config(config, name))[:12]
-  workdir = os.path.abspath(workdir)
-  if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
-    return os.path.join(os.path.dirname(os.path.dirname(workdir)),
-                        "pretrained", f"{name}_{tag}", f"seed_{config.seed}")
-  return os.path.join(workdir, name)
+  return finetune.shared_run_dir(workdir, f"{name}_{tag}", config.seed, name)
 
 
 def validate(config: mlc.ConfigDict) -> None:

@@ -41,7 +41,9 @@ def _config(**overrides):
   c.eval.name = "none"
   c.probe.name = "test_norms"
   c.probe.models.first = ()
-  c.probe.models.second = ("train.steps=3",)
+  # A dict literal replaces a sub-section: another model's arguments.
+  c.probe.models.second = ("train.steps=3",
+                           "model.kwargs={'hidden_sizes': (4,)}")
   c.lock()
   return config_lib.apply_overrides(c, overrides)
 
@@ -54,6 +56,8 @@ def test_probe_gets_each_trained_model_and_arms_share_them(tmp_path):
   assert result.final["first/step"] == 2 and result.final["second/step"] == 3
   models, _ = _SEEN[-1]
   assert models["second"].config.train.steps == 3
+  assert models["second"].state.params["dense0"]["kernel"].shape[-1] == 4
+  assert models["first"].state.params["dense0"]["kernel"].shape[-1] == 8
   assert sorted(os.listdir(tmp_path / "pretrained")) == sorted(
       f"{n}_{config_lib.fingerprint(probe.model_config(config, n))[:12]}"
       for n in ("first", "second"))
@@ -71,5 +75,7 @@ def test_probe_gets_each_trained_model_and_arms_share_them(tmp_path):
 def test_bad_probe_configs_are_one_line():
   with pytest.raises(config_lib.ConfigError, match="probe.models.first"):
     probe.validate(_config(**{"probe.models.first": ("probe.name=x",)}))
+  with pytest.raises(config_lib.ConfigError, match="is a section"):
+    probe.validate(_config(**{"probe.models.first": ("model.kwargs=3",)}))
   with pytest.raises(config_lib.ConfigError, match="registered probe"):
     probe.validate(_config(**{"probe.name": "nope"}))
