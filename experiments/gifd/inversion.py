@@ -88,6 +88,7 @@ def validate(config: mlc.ConfigDict) -> None:
 
 
 def _num_layers(config: mlc.ConfigDict) -> int:
+  """The generator's `num_layers` read from the config (before it is built)."""
   size = int(config.data.kwargs.image_size)
   return int(round(np.log2(size / 4))) + 2
 
@@ -151,7 +152,7 @@ def run(config: mlc.ConfigDict, models: Mapping[str, probe.Trained],
     keys = jax.random.split(key, images.shape[0])
     return jax.vmap(lambda t, k: gifd.attack(
         grads_fn, lambda grad: grad["head"]["kernel"], forward,
-        _num_layers(config), int(config.data.kwargs.latent_dim), t,
+        gen.setup.model.num_layers, int(config.data.kwargs.latent_dim), t,
         g.batch_size, k, budget, hp))(targets, keys)
 
   in_classes = tuple(config.data.kwargs.classes) or tuple(range(10))
