@@ -69,8 +69,13 @@ def get_config(variant: str = "cpu"):
       "schedule.learning_rate=0.001", "train.steps=600",
       "eval.name=classification")
   c.gifd = inversion.section()
-  c.study.metrics = tuple(f"psnr/{d}/{a}" for d in ("in", "ood")
-                          for a in _ATTACK_LABELS)
+  c.study.metrics = ("labels/in", "labels/ood", "gifd_wins/in",
+                     "gifd_wins/ood", "stage/in", "stage/ood")
+  c.study.metric_labels = {
+      "labels/in": "iDLG labels right in", "labels/ood":
+      "iDLG labels right ood", "gifd_wins/in": "GIFD PSNR > latent in",
+      "gifd_wins/ood": "GIFD PSNR > latent ood", "stage/in":
+      "GIFD best stage in", "stage/ood": "GIFD best stage ood"}
   c.study.formats = {m: ".2f" for m in c.study.metrics}
   c.study.tables = tuple(
       dict(title=f"{title}: mean over target images",
