@@ -151,14 +151,16 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:
-  """`smoke.steps` steps of each model (no evaluation), then the probe
-  shrunk by its `smoke` overrides; metrics must be finite."""
+  """The probe's `smoke` overrides (which may also shrink its models),
+  `smoke.steps` steps of each model (no evaluation), then the probe;
+  metrics must be finite."""
+  config = config_lib.apply_overrides(
+      config, dict(get_probe(config.probe.name).smoke))
   shrink = (f"train.steps={config.smoke.steps}", "eval.name=none",
             "train.tensorboard=False", "train.eval_every_epochs=0")
-  overrides = {f"probe.models.{name}": tuple(value) + shrink
-               for name, value in config.probe.models.items()}
-  overrides.update(get_probe(config.probe.name).smoke)
-  config = config_lib.apply_overrides(config, overrides)
+  config = config_lib.apply_overrides(config, {
+      f"probe.models.{name}": tuple(value) + shrink
+      for name, value in config.probe.models.items()})
   result = run(config, workdir, show_progress=False)
   bad = {k: v for k, v in result.final.items() if not math.isfinite(v)}
   if result.status != "finished" or not result.final or bad:

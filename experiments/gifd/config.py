@@ -61,13 +61,7 @@ def get_config(variant: str = "cpu"):
   c.eval.name = "none"
   c.probe.name = "gifd_inversion"
   c.probe.models.generator = ()
-  c.probe.models.victim = (
-      "data.source=tfds", "data.name=digits", "data.input_key=image",
-      "data.preprocess=image", "data.kwargs={}",
-      "model.name=small_cnn", "model.kwargs={'widths': (16, 32, 64)}",
-      "method.name=cross_entropy", "optim.b1=0.9", "optim.b2=0.999",
-      "schedule.learning_rate=0.001", "train.steps=600",
-      "eval.name=classification")
+  c.probe.models.victim = inversion.VICTIM
   c.gifd = inversion.section()
   c.study.metrics = ("labels/in", "labels/ood", "gifd_wins/in",
                      "gifd_wins/ood", "stage/in", "stage/ood")

@@ -185,8 +185,21 @@ def run(config: mlc.ConfigDict, models: Mapping[str, probe.Trained],
   return out
 
 
-# Two stages (latent, layer 1) keep the smoke's compilation small.
-SMOKE = {"gifd.targets": 1, "gifd.restarts": 1, "gifd.pixel_steps": 1,
+# The victim: a small BatchNorm CNN trained on all ten TFDS digits (inputs
+# in [-1, 1]); "key=value" overrides of the generator's supervised sections.
+VICTIM = (
+    "data.source=tfds", "data.name=digits", "data.input_key=image",
+    "data.preprocess=image", "data.kwargs={}",
+    "model.name=small_cnn", "model.kwargs={'widths': (16, 32, 64)}",
+    "method.name=cross_entropy", "optim.b1=0.9", "optim.b2=0.999",
+    "schedule.learning_rate=0.001", "train.steps=600",
+    "eval.name=classification")
+
+# The smoke keeps compilation small: no R1 term, an MLP victim, two stages.
+SMOKE = {"probe.models.generator": ("method.gan.r1=0.0",),
+         "probe.models.victim": VICTIM + (
+             "model.name=mlp", "model.kwargs={'hidden_sizes': (8,)}"),
+         "gifd.targets": 1, "gifd.restarts": 1, "gifd.pixel_steps": 1,
          "gifd.latent_steps": 1, "gifd.stage_steps": (1, 1),
          "gifd.stage_lrs": (0.1, 0.1), "gifd.radii": (0.0, 1.0)}
 
