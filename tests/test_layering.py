@@ -44,6 +44,7 @@ _LAYER_OF_PREFIX = (
 # Inner optimisation problems solved with an optax optimizer (not training
 # updates), and the hand-written reference step a benchmark compares with.
 _UPDATE_ALLOWED = {"common/core/train_step.py", "algos/ot/sparse_ot.py",
+                   "algos/privacy/gifd.py",
                    "benchmarks/harness_overhead.py",
                    "benchmarks/lm_overhead.py"}
 

@@ -28,9 +28,11 @@ served from the two runs' summaries without restoring anything). SIGTERM during 
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
+from typing import Any
 
 import ml_collections as mlc
 
@@ -55,23 +57,54 @@ def base_config() -> mlc.ConfigDict:
   return c
 
 
-def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
-  """The supervised config of the pretraining run of `config.seed`."""
+def sections_config(config: mlc.ConfigDict, overrides, experiment: str,
+                    where: str) -> mlc.ConfigDict:
+  """A supervised config from `config`'s supervised sections and seed with
+  "key=value" `overrides` (of those sections only; `where` names them in
+  errors), named `experiment`. A dict literal replaces a whole sub-section
+  (`"model.kwargs={'hidden_sizes': (64,)}"`: another model's arguments)."""
   c = supervised.base_config()
-  c.experiment = f"{config.experiment}_pretrain"
+  c.experiment = experiment
   for section in _SECTIONS:
     setattr(c, section, config[section].copy_and_resolve_references())
   c.seed = config.seed
   c.lock()
-  overrides = {}
-  for text in config.pretrain.overrides:
+  parsed = {}
+  for text in overrides:
     key, value = config_lib.parse_override(text)
     if key.split(".")[0] not in _SECTIONS:
       raise config_lib.ConfigError(
-          f"config.pretrain.overrides: {text!r} sets {key!r}; allowed: keys "
-          f"of the sections {_SECTIONS}")
-    overrides[key] = value
-  return config_lib.apply_overrides(c, overrides)
+          f"{where}: {text!r} sets {key!r}; allowed: keys of the sections "
+          f"{_SECTIONS}")
+    parsed[key] = _section_value(c, key, value)
+  return config_lib.apply_overrides(c, parsed)
+
+
+def _section_value(config: mlc.ConfigDict, key: str, raw: str) -> Any:
+  """`raw` as a dict when `key` names a sub-section, else `raw`."""
+  node = config
+  for part in key.split("."):
+    if not isinstance(node, mlc.ConfigDict) or part not in node:
+      return raw               # apply_overrides names the unknown key
+    node = node[part]
+  if not isinstance(node, mlc.ConfigDict):
+    return raw
+  try:
+    value = ast.literal_eval(raw)
+  except (ValueError, SyntaxError):
+    value = None
+  if not isinstance(value, dict):
+    raise config_lib.ConfigError(
+        f"config key {key!r} is a section; give a dict literal such as "
+        f"{key}={{'name': value}}, got {raw!r}")
+  return value
+
+
+def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
+  """The supervised config of the pretraining run of `config.seed`."""
+  return sections_config(config, config.pretrain.overrides,
+                         f"{config.experiment}_pretrain",
+                         "config.pretrain.overrides")
 
 
 def pretrain_dir(config: mlc.ConfigDict, workdir: str) -> str:
@@ -79,11 +112,18 @@ def pretrain_dir(config: mlc.ConfigDict, workdir: str) -> str:
   if config.pretrain.dir:
     return config.pretrain.dir
   tag = config_lib.fingerprint(pretrain_config(config))[:12]
+  return shared_run_dir(workdir, tag, config.seed, "pretrained")
+
+
+def shared_run_dir(workdir: str, name: str, seed: int, alone: str) -> str:
+  """`<study>/pretrained/<name>/seed_<seed>` for a study's
+  `<study>/<arm>/seed_<k>` workdir (shared by its arms), else
+  `<workdir>/<alone>`."""
   workdir = os.path.abspath(workdir)
   if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
     return os.path.join(os.path.dirname(os.path.dirname(workdir)),
-                        "pretrained", tag, f"seed_{config.seed}")
-  return os.path.join(workdir, "pretrained")
+                        "pretrained", name, f"seed_{seed}")
+  return os.path.join(workdir, alone)
 
 
 def validate(config: mlc.ConfigDict) -> None:

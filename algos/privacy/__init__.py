@@ -1,0 +1,1 @@
+"""Privacy attacks used to audit shared gradients."""
