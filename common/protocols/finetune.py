@@ -55,35 +55,56 @@ def base_config() -> mlc.ConfigDict:
   return c
 
 
-def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
-  """The supervised config of the pretraining run of `config.seed`."""
+def derived_config(config: mlc.ConfigDict, overrides: tuple[str, ...],
+                   suffix: str, field: str) -> mlc.ConfigDict:
+  """The supervised config of a run derived from `config` (its pretraining
+  run, a distillation teacher): the supervised sections of `config`, its
+  seed, `overrides` ("key=value" strings of those sections) applied, the
+  experiment named `<experiment>_<suffix>`. `field` names the overrides'
+  config key in errors."""
   c = supervised.base_config()
-  c.experiment = f"{config.experiment}_pretrain"
+  c.experiment = f"{config.experiment}_{suffix}"
   for section in _SECTIONS:
     setattr(c, section, config[section].copy_and_resolve_references())
   c.seed = config.seed
   c.lock()
-  overrides = {}
-  for text in config.pretrain.overrides:
+  parsed = {}
+  for text in overrides:
     key, value = config_lib.parse_override(text)
     if key.split(".")[0] not in _SECTIONS:
       raise config_lib.ConfigError(
-          f"config.pretrain.overrides: {text!r} sets {key!r}; allowed: keys "
+          f"config.{field}: {text!r} sets {key!r}; allowed: keys "
           f"of the sections {_SECTIONS}")
-    overrides[key] = value
-  return config_lib.apply_overrides(c, overrides)
+    parsed[key] = value
+  return config_lib.apply_overrides(c, parsed)
+
+
+def derived_dir(config: mlc.ConfigDict, derived: mlc.ConfigDict,
+                workdir: str, kind: str, tagged: bool = True) -> str:
+  """Where a derived run lives: `<study>/<kind>/<fingerprint>/seed_<k>`
+  for a study's `<study>/<arm>/seed_<k>` workdir, so every arm of a seed
+  with the same derived config shares it; else `<workdir>/<kind>` followed
+  by `/<fingerprint>` when `tagged`."""
+  tag = config_lib.fingerprint(derived)[:12]
+  workdir = os.path.abspath(workdir)
+  if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
+    return os.path.join(os.path.dirname(os.path.dirname(workdir)), kind,
+                        tag, f"seed_{config.seed}")
+  return os.path.join(workdir, kind, *([tag] if tagged else []))
+
+
+def pretrain_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
+  """The supervised config of the pretraining run of `config.seed`."""
+  return derived_config(config, tuple(config.pretrain.overrides), "pretrain",
+                        "pretrain.overrides")
 
 
 def pretrain_dir(config: mlc.ConfigDict, workdir: str) -> str:
   """Where the pretraining run of `config` lives (see the module doc)."""
   if config.pretrain.dir:
     return config.pretrain.dir
-  tag = config_lib.fingerprint(pretrain_config(config))[:12]
-  workdir = os.path.abspath(workdir)
-  if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
-    return os.path.join(os.path.dirname(os.path.dirname(workdir)),
-                        "pretrained", tag, f"seed_{config.seed}")
-  return os.path.join(workdir, "pretrained")
+  return derived_dir(config, pretrain_config(config), workdir, "pretrained",
+                     tagged=False)
 
 
 def validate(config: mlc.ConfigDict) -> None:
