@@ -91,6 +91,15 @@ def get_config(variant: str = "digits"):
   c.study.metric_labels = dict(clean_acc="clean %", fgsm_acc="FGSM %",
                                pgd20_acc="PGD-20 %")
   c.study.formats = dict(clean_acc=".2f", fgsm_acc=".2f", pgd20_acc=".2f")
+  c.study.artifacts = "experiments.mtard.per_seed:artifacts"
+  teacher_cols = tuple((f"{t} teacher {label}", f"{t}/{m}")
+                       for t in ("natural", "robust")
+                       for label, m in (("clean %", "clean_acc"),
+                                        ("PGD-20 %", "pgd20_acc")))
+  c.study.tables = (dict(
+      title="the frozen teachers (trained once per seed, shared by the arms)",
+      rows=("B-MTARD",), cols=teacher_cols, arm="{row}",
+      metric="teacher/{col}", fmt=".2f"),)
 
   if variant == "digits":
     c.data.update(name="digits", crop_padding=0, flip=False, mean=(0.0,),
