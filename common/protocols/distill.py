@@ -11,7 +11,8 @@ of other runs, frozen, inside the student's step". A run of this protocol
    `<study>/<arm>/seed_<k>` workdir (else `<workdir>/teachers/<fp>`), as
    `finetune` does for its pretraining run: every arm of a seed with the
    same teacher config shares the run, it resumes, and a finished one is
-   read back from its summary;
+   read back from its summary. A teacher config keeps only its own method
+   section, so the student's method settings never retrain a teacher;
 2. trains this config with the supervised loop in `<workdir>/student`,
    handing the teachers' final `{name: {"params", "model_state"}}` to the
    method's `init` as `ctx.extras["teachers"]`. The method keeps them in
@@ -67,8 +68,16 @@ def teacher_configs(config: mlc.ConfigDict) -> dict[str, mlc.ConfigDict]:
             f"config.{field}: {text!r}: teachers share the student's model "
             "section; allowed: overrides of data, method, optim, schedule, "
             "train, eval")
-    out[name] = finetune.derived_config(config, tuple(overrides),
-                                        f"teacher_{name}", field)
+    teacher = finetune.derived_config(config, tuple(overrides),
+                                      f"teacher_{name}", field)
+    # Only the teacher's own method section: a change of the student's
+    # hyperparameters must not retrain (or re-fingerprint) its teachers.
+    method = teacher.method.name
+    with teacher.unlocked():
+      teacher.method = mlc.ConfigDict({"name": method,
+                                       method: teacher.method[method]})
+    teacher.lock()
+    out[name] = teacher
   return out
 
 
