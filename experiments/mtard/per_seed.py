@@ -15,8 +15,7 @@ from typing import Any, Mapping
 
 from common.core import logging_utils
 
-BASE, ARMS = "PGD-AT", ("Natural", "PGD-AT", "ARD", "MTARD (fixed T)",
-                        "B-MTARD")
+BASE = "PGD-AT"
 BALANCE = ("temp_adv", "temp_nat", "w_adv", "entropy_ratio")
 
 
@@ -30,7 +29,7 @@ def _last_train_step(workdir: str) -> dict[str, float]:
 
 def markdown(finals: Mapping[str, Mapping[int, Mapping[str, float]]],
              balance: Mapping[int, Mapping[str, float]]) -> str:
-  arms = [a for a in ARMS if a in finals]
+  arms = list(finals)
   seeds = sorted({s for a in arms for s in finals[a]})
   cell = lambda a, s, m: (f"{finals[a][s][m]:.2f}" if s in finals[a]
                           else "-")
@@ -41,12 +40,14 @@ def markdown(finals: Mapping[str, Mapping[int, Mapping[str, float]]],
     lines.append(f"| {s} | " + " | ".join(
         f"{cell(a, s, 'clean_acc')} / {cell(a, s, 'pgd20_acc')}"
         for a in arms) + " |")
-  lines += ["", f"**Each distilled arm minus {BASE}, seed by seed "
-            "(clean, PGD-20 points)**", "", "| arm | " + " | ".join(
-                f"seed {s}" for s in seeds) + " |",
-            "|---" * (len(seeds) + 1) + "|"]
-  for a in arms:
-    if a in (BASE, "Natural") or BASE not in finals:
+  compared = [a for a in arms if a not in (BASE, "Natural")]
+  if BASE in finals and compared:
+    lines += ["", f"**Each distilled arm minus {BASE}, seed by seed "
+              "(clean, PGD-20 points)**", "", "| arm | " + " | ".join(
+                  f"seed {s}" for s in seeds) + " |",
+              "|---" * (len(seeds) + 1) + "|"]
+  for a in compared if BASE in finals else ():
+    if a in (BASE, "Natural"):
       continue
     diffs = []
     for s in seeds:
@@ -75,8 +76,10 @@ def artifacts(configs: Any, workdir: str,
   del configs
   finals = {arm: {seed: run.final for seed, run in by_seed.items()}
             for arm, by_seed in runs.items()}
+  balanced = [a for a in runs if a.startswith("B-MTARD")]
   balance = {seed: _last_train_step(run.workdir)
-             for seed, run in runs.get("B-MTARD", {}).items()}
+             for seed, run in (runs[balanced[0]].items() if balanced
+                               else ())}
   path = os.path.join(workdir, "per_seed.md")
   with open(path, "w", encoding="utf-8") as f:
     f.write(markdown(finals, balance))
