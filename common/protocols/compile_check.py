@@ -247,25 +247,30 @@ def _step_programs(s: build.Setup, prefix: str, train_batch: Any,
   return out
 
 
-def supervised_programs(config: mlc.ConfigDict) -> list[Program]:
-  """Train and eval steps (+ the refine protocol's refinement step)."""
+def _supervised_setup(config: mlc.ConfigDict, extras: Any = None
+                      ) -> tuple[build.Setup, list[Program], Any, Any]:
+  """`(setup, [train, eval programs], example, eval batch spec)` of a
+  supervised config built on its stand-in source (`extras`: the method's
+  init extras, e.g. a distillation's frozen teachers)."""
   if config.data.source == "generator":
     gen = procedural.make(config)
     s = build.build(config, build.run_info(
         config, gen.epoch_size or config.train.batch_size, gen.num_classes),
-                    gen.example, generator=gen)
+                    gen.example, generator=gen, extras=extras)
     # Without held-out examples of its own, a generator's evaluator feeds
     # its items one per device (eot_fmaps' test pairs).
     eval_batch = _generated_spec(
         gen, config.train.eval_batch_size if gen.eval_examples
         else jax.device_count(), s.mesh)
     programs = _step_programs(s, "", {}, eval_batch)
+    example = gen.example
   elif config.data.source == "text":
     example, n, vocab = (
         text_standin(config)
         if config.data.name.split("/")[0] in TEXT_STANDINS
         else _opened(config))
-    s = build.build(config, build.run_info(config, n, vocab), example)
+    s = build.build(config, build.run_info(config, n, vocab), example,
+                    extras=extras)
     seq_len = example[config.data.input_key].shape[1]
     eval_batch = _text_batch_spec(seq_len, config.train.eval_batch_size,
                                   s.mesh)
@@ -276,15 +281,22 @@ def supervised_programs(config: mlc.ConfigDict) -> list[Program]:
     example, n, classes = (
         standin_source(config) if config.data.name.split("/")[0] in STANDINS
         else _opened(config))
-    s = build.build(config, build.run_info(config, n, classes), example)
+    s = build.build(config, build.run_info(config, n, classes), example,
+                    extras=extras)
     eval_batch = _batch_spec(example, config.train.eval_batch_size, s.mesh)
     programs = _step_programs(
         s, "", _batch_spec(example, config.train.batch_size, s.mesh),
         eval_batch)
+  return s, programs, example, eval_batch
+
+
+def supervised_programs(config: mlc.ConfigDict) -> list[Program]:
+  """Train and eval steps (+ the refine protocol's refinement step)."""
+  s, programs, example, eval_batch = _supervised_setup(config)
   if config.protocol == "refine" and config.refine.steps > 0:
     from common.protocols import refine  # pylint: disable=g-import-not-at-top
-    r = build.build(refine.refine_config(config), s.run, s.generator.example
-                    if s.generator else example, generator=None)
+    r = build.build(refine.refine_config(config), s.run, example,
+                    generator=None)
     programs += _step_programs(r, "refine_", eval_batch, None)
   return programs
 
@@ -352,6 +364,22 @@ def finetune_programs(config: mlc.ConfigDict) -> list[Program]:
   return pre + supervised_programs(config)
 
 
+def distill_programs(config: mlc.ConfigDict) -> list[Program]:
+  """Each teacher's steps, then the student's with zero-valued frozen
+  teachers of the teachers' shapes (the distill protocol trains them all
+  with the supervised loop)."""
+  from common.protocols import distill  # pylint: disable=g-import-not-at-top
+  programs, teachers = [], {}
+  for name, tcfg in distill.teacher_configs(config).items():
+    t, steps, _, _ = _supervised_setup(tcfg)
+    programs += [Program(f"teacher_{name}_{p.name}", p.lower) for p in steps]
+    zeros = lambda tree: jax.tree.map(lambda a: np.zeros(a.shape, a.dtype),
+                                      tree)
+    teachers[name] = {"params": zeros(t.abstract_state.params),
+                      "model_state": zeros(t.abstract_state.model_state)}
+  return programs + _supervised_setup(config, {"teachers": teachers})[1]
+
+
 def _fewshot_fold(config: mlc.ConfigDict) -> mlc.ConfigDict:
   """The fewshot_seg protocol trains its fold's config with the supervised
   loop (the episodic evaluation jits only the eval step's features)."""
@@ -361,7 +389,7 @@ def _fewshot_fold(config: mlc.ConfigDict) -> mlc.ConfigDict:
 
 PROGRAMS: dict[str, Callable[[mlc.ConfigDict], list[Program]]] = {
     "supervised": supervised_programs, "refine": supervised_programs,
-    "finetune": finetune_programs,
+    "finetune": finetune_programs, "distill": distill_programs,
     "fewshot_seg": lambda config: supervised_programs(_fewshot_fold(config)),
     "tta": tta_programs, "rl": rl_programs,
     # An analysis computes metrics with its own solver: no harness step.

@@ -115,14 +115,16 @@ def pretrain_dir(config: mlc.ConfigDict, workdir: str) -> str:
   return shared_run_dir(workdir, tag, config.seed, "pretrained")
 
 
-def shared_run_dir(workdir: str, name: str, seed: int, alone: str) -> str:
-  """`<study>/pretrained/<name>/seed_<seed>` for a study's
+def shared_run_dir(workdir: str, name: str, seed: int, alone: str,
+                   kind: str = "pretrained") -> str:
+  """`<study>/<kind>/<name>/seed_<seed>` for a study's
   `<study>/<arm>/seed_<k>` workdir (shared by its arms), else
-  `<workdir>/<alone>`."""
+  `<workdir>/<alone>`: where a run derived from this one (its pretraining,
+  a teacher, a probed model) lives."""
   workdir = os.path.abspath(workdir)
   if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
     return os.path.join(os.path.dirname(os.path.dirname(workdir)),
-                        "pretrained", name, f"seed_{seed}")
+                        kind, name, f"seed_{seed}")
   return os.path.join(workdir, alone)
 
 

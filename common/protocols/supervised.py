@@ -235,8 +235,8 @@ def train(config: mlc.ConfigDict, workdir: str, *,
       and the method's `init` sees them as `ctx.params`). Ignored when
       the workdir holds a checkpoint.
     extras: host values for the method's `init` (`ctx.extras`): what a
-      staged protocol hands on from earlier runs (a discriminator, adapted
-      parameters).
+      protocol hands on from earlier runs (frozen teachers of `distill`, a
+      discriminator or adapted parameters of `staged`).
 
   Returns:
     The run's result (final metrics, eval history, status).

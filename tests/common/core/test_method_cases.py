@@ -21,6 +21,7 @@ from common import config as config_lib
 from common.core import method as method_lib
 from common.core import optim
 from common.core import train_step as train_step_lib
+from common.eval import attacks
 from common.models import registry as model_registry
 from common.protocols import build
 from common.protocols import supervised
@@ -101,10 +102,11 @@ def _pgd(model_apply, params, x, labels, eps, alpha, steps):
 def test_pgd_inside_the_step_matches_a_hand_written_attack():
   def apply(hp, ctx, params, method_state, batch, rng):
     del rng
-    fwd = lambda p, z: ctx.forward(p, z, train=False)[0]["logits"]
-    x_adv = jax.lax.stop_gradient(_pgd(fwd, params, ctx.inputs,
-                                       batch["label"], hp["eps"], hp["alpha"],
-                                       3))
+    # The library attack inside the step; `_pgd` is the reference.
+    fwd = lambda z: ctx.forward(params, z, train=False)[0]["logits"]
+    x_adv = attacks.pgd(attacks.cross_entropy_loss(fwd, batch["label"]),
+                        ctx.inputs, eps=hp["eps"], step_size=hp["alpha"],
+                        steps=3, start="none", bounds=None)
     out, model_state = ctx.forward(params, x_adv)
     loss = _ce(out["logits"], batch["label"])
     return loss, method_lib.StepAux({}, model_state, method_state)
