@@ -216,7 +216,8 @@ def train(config: mlc.ConfigDict, workdir: str, *,
           hooks: Sequence[Callable[[int], None]] = (),
           method: method_lib.Method | None = None,
           show_progress: bool = True, desc: str = "",
-          initial: tuple[Any, Any] | None = None) -> RunResult:
+          initial: tuple[Any, Any] | None = None,
+          extras: Any = None) -> RunResult:
   """Trains `config` in `workdir` (resuming if it holds a checkpoint).
 
   Args:
@@ -231,6 +232,9 @@ def train(config: mlc.ConfigDict, workdir: str, *,
       init (fine-tuning another run's result; the optimizer starts fresh
       and the method's `init` sees them as `ctx.params`). Ignored when
       the workdir holds a checkpoint.
+    extras: host arrays handed to the method's `init` as `ctx.extras`
+      (`build.build`); a resumed run must pass the same ones (they fix the
+      method state's shapes).
 
   Returns:
     The run's result (final metrics, eval history, status).
@@ -239,7 +243,7 @@ def train(config: mlc.ConfigDict, workdir: str, *,
   cached = runs.begin(config, workdir, validate)
   if cached is not None:
     return cached
-  s = build.setup(config, method=method)
+  s = build.setup(config, method=method, extras=extras)
   ckpt = checkpoint_lib.Checkpointer(workdir, config.train.keep_checkpoints)
   runs.check_same_config(workdir, config, ckpt.latest_step() is not None)
   state = ckpt.restore_latest(s.abstract_state)
@@ -335,11 +339,11 @@ def train(config: mlc.ConfigDict, workdir: str, *,
   return result
 
 
-def restore(config: mlc.ConfigDict, workdir: str
+def restore(config: mlc.ConfigDict, workdir: str, extras: Any = None
             ) -> tuple[build.Setup, Any]:
   """`(setup, state)` of the newest checkpoint of the run in `workdir`
-  (figures and analyses of a finished run)."""
-  s = build.setup(config)
+  (figures and analyses of a finished run; `extras` as the run got)."""
+  s = build.setup(config, extras=extras)
   ckpt = checkpoint_lib.Checkpointer(workdir, config.train.keep_checkpoints)
   try:
     runs.check_same_config(workdir, config, ckpt.latest_step() is not None)
