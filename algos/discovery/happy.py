@@ -44,7 +44,7 @@ import jax.numpy as jnp
 _NEG = -1e9   # logit of an inactive class
 
 
-def _normalize(x: jax.Array, axis: int = -1) -> jax.Array:
+def normalize(x: jax.Array, axis: int = -1) -> jax.Array:
   """L2 normalisation with torch's `F.normalize` eps (1e-12)."""
   norm = jnp.linalg.norm(x, axis=axis, keepdims=True)
   return x / jnp.maximum(norm, 1e-12)
@@ -55,7 +55,7 @@ def mask_logits(logits: jax.Array, active_mask: jax.Array) -> jax.Array:
   return jnp.where(active_mask, logits, _NEG)
 
 
-def _xlogx(x: jax.Array) -> jax.Array:
+def xlogx(x: jax.Array) -> jax.Array:
   return jnp.where(x > 0, x * jnp.log(jnp.where(x > 0, x, 1.0)), 0.0)
 
 
@@ -77,13 +77,13 @@ def soft_entropy_terms(avg_probs: jax.Array, seen_mask: jax.Array,
   new = active_mask & ~seen_mask
   p_old = jnp.sum(jnp.where(seen, avg_probs, 0.0))
   p_new = jnp.sum(jnp.where(new, avg_probs, 0.0))
-  old_new = _xlogx(p_old) + _xlogx(p_new) + jnp.log(2.0)
+  old_new = xlogx(p_old) + xlogx(p_new) + jnp.log(2.0)
 
   def within(group):
     total = jnp.sum(jnp.where(group, avg_probs, 0.0))
     q = jnp.where(group, avg_probs, 0.0) / jnp.maximum(total, 1e-12)
     count = jnp.maximum(jnp.sum(group), 1).astype(avg_probs.dtype)
-    return jnp.sum(_xlogx(q)) + jnp.log(count)
+    return jnp.sum(xlogx(q)) + jnp.log(count)
 
   return {"old_new": old_new, "old_in": within(seen), "new_in": within(new)}
 
@@ -123,7 +123,7 @@ def prototype_hardness(prototypes: jax.Array,
     `[C]` hardness (higher = closer to other classes = harder); 0 on
     invalid rows.
   """
-  p = _normalize(prototypes)
+  p = normalize(prototypes)
   sim = p @ p.T
   pair = valid_mask[:, None] & valid_mask[None, :]
   pair = pair & ~jnp.eye(p.shape[0], dtype=bool)
@@ -164,7 +164,13 @@ def sample_prototype_features(rng: jax.Array, prototypes: jax.Array,
   logits = jnp.log(sampling_probs(hardness, valid_mask, hardness_temp))
   labels = jax.random.categorical(k_cls, logits, shape=(n,)).astype(jnp.int32)
   eps = jax.random.normal(k_eps, (n, prototypes.shape[-1]), prototypes.dtype)
-  return _normalize(prototypes)[labels] + radius * eps, labels
+  return normalize(prototypes)[labels] + radius * eps, labels
+
+
+def cosine_logits(features: jax.Array, kernel: jax.Array) -> jax.Array:
+  """`[n, C]` cosine logits of features `[n, d]` under head rows `[C, d]`
+  (SimGCD's weight-normalised last layer with unit norm)."""
+  return normalize(features) @ normalize(kernel).T
 
 
 def proto_aug_ce(logits: jax.Array, labels: jax.Array,
@@ -180,7 +186,7 @@ def feature_distill(features: jax.Array,
                     features_prev: jax.Array) -> jax.Array:
   """`sum ||n(f) - n(f_prev)||^2 / b` over `[b, d]` backbone features, the
   previous stage's model frozen (its gradient stopped)."""
-  diff = _normalize(features) - jax.lax.stop_gradient(_normalize(
+  diff = normalize(features) - jax.lax.stop_gradient(normalize(
       features_prev))
   return jnp.sum(diff ** 2) / features.shape[0]
 
@@ -202,7 +208,7 @@ def class_prototypes(features: jax.Array, labels: jax.Array,
     `variance [C]` trace of the class covariance / d,
     `counts [C])`.
   """
-  f = _normalize(features)
+  f = normalize(features)
   w = valid.astype(f.dtype)
   onehot = jax.nn.one_hot(labels, num_classes, dtype=f.dtype) * w[:, None]
   counts = jnp.sum(onehot, axis=0)
@@ -210,7 +216,7 @@ def class_prototypes(features: jax.Array, labels: jax.Array,
   centred = f - means[labels]
   variance = (onehot.T @ jnp.sum(centred ** 2, -1)) / jnp.maximum(
       counts, 1.0) / f.shape[-1]
-  return _normalize(means), variance, counts
+  return normalize(means), variance, counts
 
 
 def shared_radius(variance: jax.Array, class_mask: jax.Array) -> jax.Array:
@@ -281,10 +287,10 @@ def kmeans_new_heads(rng: jax.Array, features: jax.Array, valid: jax.Array,
   """
   k = head.shape[0]
   n_active = jnp.sum(active_mask)
-  f = _normalize(features)
-  cents = _normalize(kmeans(rng, f, valid, k, iters, k_active=n_active))
+  f = normalize(features)
+  cents = normalize(kmeans(rng, f, valid, k, iters, k_active=n_active))
   cents_valid = jnp.arange(k) < n_active
-  logits = cents @ _normalize(head).T                    # [k, C]
+  logits = cents @ normalize(head).T                    # [k, C]
   max_seen = jnp.max(jnp.where(seen_mask[None], logits, -jnp.inf), -1)
   # least confident first; invalid centroids last
   order = jnp.argsort(jnp.where(cents_valid, max_seen, jnp.inf))
