@@ -185,6 +185,8 @@ def apply(train: Any, evals: Any, cfg: mlc.ConfigDict) -> tuple[Any, Any]:
   check(cfg)
   order = class_order(train.num_classes, tuple(cfg.old_classes), cfg.num_old)
   num_old = len(tuple(cfg.old_classes)) or cfg.num_old
+  if cfg.get("continual") is not None:   # one stage of continual GCD
+    return continual_stage(train, evals, order, num_old, cfg.continual)
   full = DiscoverySource(train, order, num_old)
   mask = labelled_mask(full.labels, num_old, cfg.labelled_fraction, cfg.seed,
                        cfg.per_class)
@@ -287,3 +289,40 @@ def stage_source(source: Any, order: Sequence[int], num_old: int,
   full[stage.positions] = stage.labelled
   return DiscoverySource(source, order, num_old, labelled=full,
                          positions=stage.positions)
+
+
+def continual_config() -> mlc.ConfigDict:
+  """The optional `data.category_discovery.continual` subsection: the
+  sources become stage `stage` of `stage_indices` (present only in
+  continual-GCD configs, so other configs' fingerprints are unchanged)."""
+  return mlc.ConfigDict(dict(
+      stage=0, num_stages=3, labelled_fraction=0.8, old_per_stage=10,
+      novel_new_per_stage=100, novel_seen_per_stage=10, seed=0))
+
+
+def continual_stage(train: Any, evals: Any, order: Sequence[int],
+                    num_old: int, cc: mlc.ConfigDict) -> tuple[Any, Any]:
+  """`(train, eval)` of stage `cc.stage`: the stage's training examples
+  (`stage_source`) and the eval split's examples of the classes seen up to
+  that stage (Happy-CGCD's per-session test set), relabelled alike."""
+  p = "config.data.category_discovery.continual"
+  if not 0 <= cc.stage <= cc.num_stages:
+    raise config_lib.ConfigError(
+        f"{p}.stage={cc.stage} is not allowed: expected 0..{cc.num_stages}")
+  full = DiscoverySource(train, order, num_old)
+  try:
+    stages = stage_indices(
+        full.labels, num_old, cc.num_stages,
+        labelled_fraction=cc.labelled_fraction,
+        old_per_stage=cc.old_per_stage,
+        novel_new_per_stage=cc.novel_new_per_stage,
+        novel_seen_per_stage=cc.novel_seen_per_stage, seed=cc.seed)
+  except ValueError as e:
+    raise config_lib.ConfigError(f"{p}: {e}") from e
+  stage = stages[cc.stage]
+  train_s = stage_source(train, order, num_old, stage)
+  if evals is not None:
+    labels = DiscoverySource(evals, order, num_old).labels
+    evals = DiscoverySource(evals, order, num_old, positions=np.flatnonzero(
+        np.isin(labels, stage.seen_classes)))
+  return train_s, evals
