@@ -15,7 +15,7 @@ from common import config as config_lib
 from common.protocols import continual_gcd
 from common.protocols import supervised
 from tests.conftest import REPO_ROOT
-from tests.conftest import run_on_one_and_eight_devices
+from tests.conftest import run_on_cpu_devices
 from tests.conftest import sigterm_at
 
 STEPS = 3
@@ -71,26 +71,38 @@ print(json.dumps({{"devices": jax.device_count(), "final": result.final,
 """
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+  """An uninterrupted run on this process's device (one CPU device)."""
+  workdir = str(tmp_path_factory.mktemp("straight"))
+  config = happy_config()
+  result = continual_gcd.run(config, workdir, show_progress=False)
+  assert result.status == "finished" and result.steps == 2 * STEPS
+  return config, workdir, result
+
+
 def test_prototypes_in_method_state_agree_on_one_and_eight_devices(
-    tmp_path_factory):
-  one, eight = run_on_one_and_eight_devices(_SCRIPT, tmp_path_factory)
+    straight, tmp_path):
+  config, workdir, result = straight
+  assert jax.device_count() == 1
+  one = _final_state(config, workdir)
+  eight = run_on_cpu_devices(_SCRIPT, 8, str(tmp_path / "eight"))
+  assert eight["devices"] == 8
+  ms = one.method_state
   # prototypes come from stage 0's model on stage 0's data (eval mode)
-  np.testing.assert_allclose(eight["prototypes"], one["prototypes"],
+  np.testing.assert_allclose(eight["prototypes"], ms["prototypes"],
                              rtol=1e-4, atol=1e-5)
-  assert one["radius"] > 0
-  np.testing.assert_allclose(eight["radius"], one["radius"], rtol=1e-4)
-  np.testing.assert_allclose(eight["head"], one["head"], rtol=1e-3,
-                             atol=1e-4)
-  for k, v in one["final"].items():
+  assert float(ms["radius"]) > 0
+  np.testing.assert_allclose(eight["radius"], ms["radius"], rtol=1e-4)
+  np.testing.assert_allclose(eight["head"], one.params["classifier"]["kernel"],
+                             rtol=1e-3, atol=1e-4)
+  for k, v in result.final.items():
     np.testing.assert_allclose(eight["final"][k], v, rtol=1e-3, atol=1e-3)
 
 
-def test_resume_across_the_stage_boundary_is_bit_exact(tmp_path,
+def test_resume_across_the_stage_boundary_is_bit_exact(straight, tmp_path,
                                                        monkeypatch):
-  config = happy_config()
-  straight = continual_gcd.run(config, str(tmp_path / "a"),
-                               show_progress=False)
-  assert straight.status == "finished" and straight.steps == 2 * STEPS
+  config, workdir, result = straight
   # preempted after the first step of stage 1, then rerun
   train = supervised.train
 
@@ -100,15 +112,14 @@ def test_resume_across_the_stage_boundary_is_bit_exact(tmp_path,
     return train(cfg, folder, **kw)
 
   monkeypatch.setattr(supervised, "train", preempted_train)
-  first = continual_gcd.run(config, str(tmp_path / "b"), show_progress=False)
+  first = continual_gcd.run(config, str(tmp_path), show_progress=False)
   assert first.status == "preempted"
-  assert os.path.exists(tmp_path / "b" / "stage_1" / continual_gcd.TRANSITION)
+  assert os.path.exists(tmp_path / "stage_1" / continual_gcd.TRANSITION)
   monkeypatch.setattr(supervised, "train", train)
-  resumed = continual_gcd.run(config, str(tmp_path / "b"),
-                              show_progress=False)
-  assert resumed.final == straight.final
-  a = _final_state(config, str(tmp_path / "a"))
-  b = _final_state(config, str(tmp_path / "b"))
+  resumed = continual_gcd.run(config, str(tmp_path), show_progress=False)
+  assert resumed.final == result.final
+  a = _final_state(config, workdir)
+  b = _final_state(config, str(tmp_path))
   chex.assert_trees_all_equal(a.params, b.params)
   chex.assert_trees_all_equal(a.method_state, b.method_state)
   ms = a.method_state
@@ -117,7 +128,7 @@ def test_resume_across_the_stage_boundary_is_bit_exact(tmp_path,
   assert int(ms["stage"]) == 1
   # the frozen teacher is stage 0's final model
   _, s0 = supervised.restore(continual_gcd.stage_config(config, 0),
-                             str(tmp_path / "a" / "stage_0"))
+                             os.path.join(workdir, "stage_0"))
   chex.assert_trees_all_equal(ms["teacher"]["params"],
                               jax.device_get(s0.params))
 
