@@ -115,6 +115,7 @@ def get_config(variant: str = "digits"):
     c.continual.stages = _stages(4, 2, 3, offline, online)
     c.study.tables = _tables(3)
     c.study.seeds = (0, 1, 2)
+    c.study.name = "digits"
     c.smoke.enabled = True
     c.smoke.steps = 2
   elif variant == "cifar100":
