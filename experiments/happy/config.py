@@ -41,6 +41,15 @@ _OFF = ",".join(f"method.happy.{k}=0.0" for k in (
     "memax_old_new_weight", "memax_old_in_weight", "memax_new_in_weight",
     "proto_aug_weight", "feat_distill_weight"))
 
+# Official stage 0 (train_offline): lr 0.1, me-max 1, teacher temperature
+# 0.07 -> 0.04 over 30 epochs (the method defaults); stages 1..T
+# (train_online): lr 0.01, teacher temperature 0.05 (10 warm-up epochs).
+_OFFLINE = ("method.happy.memax_weight=1.0",)
+_ONLINE = ("schedule.learning_rate=0.01",
+           "method.happy.warmup_teacher_temp=0.05",
+           "method.happy.teacher_temp=0.05",
+           "method.happy.warmup_teacher_temp_epochs=10")
+
 
 def _stages(num_old: int, per_stage: int, num_stages: int, offline: tuple,
             online: tuple) -> tuple:
@@ -105,14 +114,7 @@ def get_config(variant: str = "digits"):
     c.train.update(batch_size=64, num_epochs=30, eval_batch_size=360,
                    log_every_steps=10, eval_every_epochs=0,
                    checkpoint_every_steps=1000)
-    # official offline: lr 0.1, memax 1, teacher 0.07 -> 0.04 over 30
-    # epochs; online: lr 0.01, teacher 0.05 flat (10 warm-up epochs).
-    offline = ("method.happy.memax_weight=1.0",)
-    online = ("schedule.learning_rate=0.01",
-              "method.happy.warmup_teacher_temp=0.05",
-              "method.happy.teacher_temp=0.05",
-              "method.happy.warmup_teacher_temp_epochs=10")
-    c.continual.stages = _stages(4, 2, 3, offline, online)
+    c.continual.stages = _stages(4, 2, 3, _OFFLINE, _ONLINE)
     c.study.tables = _tables(3)
     c.study.seeds = (0, 1, 2)
     c.study.name = "digits"
@@ -131,12 +133,9 @@ def get_config(variant: str = "digits"):
     c.model.kwargs = dict(backbone="preact_resnet18", hidden_dim=2048,
                           proj_dim=256, nlayers=3)
     c.train.update(batch_size=128, num_epochs=30, eval_batch_size=500)
-    offline = ("method.happy.memax_weight=1.0", "train.num_epochs=100")
-    online = ("schedule.learning_rate=0.01",
-              "method.happy.warmup_teacher_temp=0.05",
-              "method.happy.teacher_temp=0.05",
-              "method.happy.warmup_teacher_temp_epochs=10")
-    c.continual.stages = _stages(50, 10, 5, offline, online)
+    c.continual.stages = _stages(50, 10, 5,
+                                 _OFFLINE + ("train.num_epochs=100",),
+                                 _ONLINE)
     c.study.tables = _tables(5)
     c.study.seeds = (0,)
   else:
