@@ -169,7 +169,7 @@ def _save(path: str, tree: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _stage_extras(config: mlc.ConfigDict, workdir: str, stage: int
+def stage_extras(config: mlc.ConfigDict, workdir: str, stage: int
                   ) -> dict[str, Any] | None:
   """Stage `stage`'s transition: read back if written, else built from
   stage `stage - 1`'s final checkpoint (which must be finished)."""
@@ -181,7 +181,7 @@ def _stage_extras(config: mlc.ConfigDict, workdir: str, stage: int
   prev_cfg = stage_config(config, stage - 1)
   prev_dir = os.path.join(workdir, f"stage_{stage - 1}")
   prev_setup, prev_state = supervised.restore(
-      prev_cfg, prev_dir, extras=_stage_extras(config, workdir, stage - 1))
+      prev_cfg, prev_dir, extras=stage_extras(config, workdir, stage - 1))
   cur_source, *_ = build.open_data(stage_config(config, stage))
   extras = transition(prev_setup, prev_state, cur_source,
                       tuple(config.continual.keep_keys), stage)
@@ -205,7 +205,7 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
     folder = os.path.join(workdir, f"stage_{stage}")
     done = runs.cached_result(folder, cfg)
     if done is None:
-      extras = _stage_extras(config, workdir, stage)
+      extras = stage_extras(config, workdir, stage)
       initial = None
       if extras is not None:
         initial = (extras["prev"]["params"], extras["prev"]["model_state"])

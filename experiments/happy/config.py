@@ -118,6 +118,7 @@ def get_config(variant: str = "digits"):
     c.study.tables = _tables(3)
     c.study.seeds = (0, 1, 2)
     c.study.name = "digits"
+    c.study.artifacts = "experiments.happy.per_class:artifacts"
     c.smoke.enabled = True
     c.smoke.steps = 2
   elif variant == "cifar100":

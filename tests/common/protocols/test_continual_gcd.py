@@ -47,7 +47,7 @@ def happy_config(**overrides):
 
 
 def _final_state(config, workdir):
-  extras = continual_gcd._stage_extras(config, workdir, 1)  # pylint: disable=protected-access
+  extras = continual_gcd.stage_extras(config, workdir, 1)
   _, state = supervised.restore(continual_gcd.stage_config(config, 1),
                                 os.path.join(workdir, "stage_1"), extras)
   return jax.device_get(state)
