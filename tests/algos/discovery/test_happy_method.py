@@ -4,6 +4,7 @@ weighted Happy terms (weights 0 = the continual SimGCD base)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from algos.discovery import happy
 from algos.discovery import happy_method
@@ -39,22 +40,26 @@ def _setup(**cfg):
   return ctx, params, ms, hp, batch
 
 
-def _jit(apply, hp, ctx):
-  """`apply` jitted over (params, method_state, batch, rng) (eager op-by-op
-  dispatch is slow)."""
-  return jax.jit(lambda p, ms, b, r: apply(hp, ctx, p, ms, b, r))
-
-
-def test_stage0_with_every_class_active_is_simgcd():
+@pytest.fixture(scope="module")
+def setup():
+  """The tiny model and its step, jitted once over (hp, params,
+  method_state, batch, rng) for every test (eager dispatch is slow)."""
   ctx, params, ms, hp, batch = _setup()
+  step = jax.jit(lambda h, p, m, b, r: happy_method.apply(h, ctx, p, m, b, r))
+  return ctx, params, ms, hp, batch, step
+
+
+def test_stage0_with_every_class_active_is_simgcd(setup):
+  ctx, params, ms, hp, batch, step = setup
   rng = jax.random.PRNGKey(4)
-  ours, _ = _jit(happy_method.apply, hp, ctx)(params, ms, batch, rng)
-  ref, _ = _jit(simgcd.apply, hp, ctx)(params, ms, batch, rng)
+  ours, _ = step(hp, params, ms, batch, rng)
+  ref, _ = jax.jit(lambda p: simgcd.apply(hp, ctx, p, ms, batch, rng))(
+      params)
   np.testing.assert_allclose(ours, ref, rtol=1e-5)
 
 
-def test_continual_stage_adds_the_weighted_happy_terms():
-  ctx, params, ms, hp, batch = _setup()
+def test_continual_stage_adds_the_weighted_happy_terms(setup):
+  _, params, ms, hp, batch, step = setup
   protos = jax.random.normal(jax.random.PRNGKey(5), (C, 8))
   seen = jnp.arange(C) < 4
   ms = {**ms, "stage": jnp.int32(1), "seen": seen,
@@ -65,21 +70,20 @@ def test_continual_stage_adds_the_weighted_happy_terms():
   zero = {**hp, **{k: jnp.float32(0.0) for k in (
       "memax_old_new_weight", "memax_old_in_weight", "memax_new_in_weight",
       "proto_aug_weight", "feat_distill_weight")}}
-  base, aux0 = _jit(happy_method.apply, zero, ctx)(params, ms, batch, rng)
+  base, aux0 = step(zero, params, ms, batch, rng)
   m = aux0.metrics
   # the continual base: no label used, distill + memax + InfoNCE
   np.testing.assert_allclose(
       base, m["distill"] + hp["memax_weight"] * m["memax"] + m["infonce"],
       rtol=1e-5)
-  step = _jit(happy_method.apply, hp, ctx)
-  full, aux = step(params, ms, batch, rng)
+  full, aux = step(hp, params, ms, batch, rng)
   m = aux.metrics
   # teacher = the current params: feature distillation is 0
   np.testing.assert_allclose(m["feat_distill"], 0.0, atol=1e-10)
   np.testing.assert_allclose(full - base, m["soft_entropy"] + m["proto_aug"],
                              rtol=1e-4)
   assert float(m["proto_aug"]) > 0 and float(m["entropy_new_in"]) >= 0
-  grads = jax.jit(jax.grad(lambda p: step(p, ms, batch, rng)[0]))(params)
+  grads = jax.grad(lambda p: step(hp, p, ms, batch, rng)[0])(params)
   assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
   # the prototype CE reaches the classifier rows
   assert float(jnp.abs(grads["classifier"]["kernel"]).sum()) > 0

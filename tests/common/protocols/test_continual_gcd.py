@@ -81,6 +81,7 @@ def straight(tmp_path_factory):
   return config, workdir, result
 
 
+@pytest.mark.slow   # a second process on 8 devices: ~1-2 min on 2 cores
 def test_prototypes_in_method_state_agree_on_one_and_eight_devices(
     straight, tmp_path):
   config, workdir, result = straight
