@@ -1,0 +1,108 @@
+"""LegoGCD vs SimGCD on category-discovery splits.
+
+Paper: Solving the Catastrophic Forgetting Problem in Generalized Category
+Discovery, Cao, Zheng, Li, Qiu, Zhang. CVPR 2024 (no arXiv version; CVF open
+access). Official code: Cliffia123/LegoGCD (SimGCD base: CVMI-Lab/SimGCD).
+
+Variants (`--config=experiments/legogcd/config.py:<variant>`):
+  digits    (default) CPU, minutes: embedded 8x8 digits, old classes 0-4
+            (50% of their training examples labelled), new classes 5-9;
+            small CNN backbone + `discovery_head`; evaluated on the
+            unlabelled training examples (the papers' protocol), Hungarian
+            All / Old / New (v2).
+  shapes32  CPU: shapes32/c10 (first 6,000 training images), old 0-4, same
+            protocol, 6-layer ResNet backbone.
+  cifar100  the official CIFAR-100 settings (third_party_configs/legogcd/)
+            on a from-scratch ResNet-18 backbone: the official DINO ViT-B/16
+            backbone is not in this repo's zoo (named, not run).
+
+Examples:
+  regjax run legogcd --seeds=0,1,2
+"""
+
+from common.data import category_discovery
+from common.protocols import supervised
+
+VARIANTS = ("digits", "shapes32", "cifar100")
+
+# Official LegoGCD README table ("Experimental results"), Hungarian v2
+# accuracy on the unlabelled training examples, %; SimGCD rows from the
+# SimGCD paper (arXiv:2211.11727, Tables 2-3) as quoted in LegoGCD's.
+_PAPER = {
+    "LegoGCD CIFAR-100": dict(all_acc=81.8, old_acc=81.4, new_acc=82.5),
+    "LegoGCD CIFAR-10": dict(all_acc=97.1, old_acc=94.3, new_acc=98.5),
+    "LegoGCD CUB": dict(all_acc=63.8, old_acc=71.9, new_acc=59.8),
+}
+
+SIMGCD = dict(sup_weight=0.35, memax_weight=2.0, warmup_teacher_temp=0.07,
+              teacher_temp=0.04, warmup_teacher_temp_epochs=30)
+
+
+def get_config(variant: str = "digits"):
+  c = supervised.base_config()
+  c.experiment = "legogcd"
+  c.data.category_discovery = category_discovery.default_config()
+  c.data.category_discovery.update(kind="gcd", num_old=5,
+                                   labelled_fraction=0.5, seed=0,
+                                   eval_on="unlabelled_train")
+  c.model.name = "discovery_head"
+  c.method.name = "legogcd"
+  c.method.simgcd = dict(SIMGCD)
+  c.method.legogcd = dict(SIMGCD, num_old=5, ler_weight=2.0, thr=0.7,
+                          pseudo_temp=0.05, gamma=0.4, qhat_momentum=0.999,
+                          dkl_weight=1.0, dkl_form="official")
+  c.eval.name = "category_discovery"
+  c.optim.update(name="sgd", momentum=0.9, nesterov=False, weight_decay=5e-5,
+                 weight_decay_mask="kernels")
+  c.schedule.update(name="cosine", learning_rate=0.1)
+  c.study.arms = dict(SimGCD="method.name=simgcd",
+                      LegoGCD="method.name=legogcd")
+  c.study.metrics = ("all_acc", "old_acc", "new_acc")
+  c.study.paper = _PAPER
+  c.study.paper_source = ("Cliffia123/LegoGCD README, 'Experimental "
+                          "results' (Hungarian v2 accuracy, %)")
+
+  if variant == "digits":
+    c.data.update(name="digits", crop_padding=1, flip=False, mean=(0.5,),
+                  std=(0.5,))
+    c.model.kwargs = dict(backbone="small_cnn",
+                          backbone_kwargs=dict(widths=(32, 64, 128)),
+                          hidden_dim=256, proj_dim=64, nlayers=3)
+    c.train.update(batch_size=64, num_epochs=60, eval_batch_size=360,
+                   log_every_steps=50, eval_every_epochs=10,
+                   checkpoint_every_steps=1000)
+    for m in ("simgcd", "legogcd"):
+      c.method[m].warmup_teacher_temp_epochs = 9   # 30 of 200 epochs
+    c.study.seeds = (0, 1, 2)
+    c.smoke.enabled = True
+  elif variant == "shapes32":
+    c.data.update(name="shapes32/c10", train_split="train[:6000]",
+                  crop_padding=2, flip=True, mean=(0.5,) * 3, std=(0.25,) * 3)
+    c.model.kwargs = dict(backbone="resnet",
+                          backbone_kwargs=dict(stage_sizes=(1, 1, 1),
+                                               widths=(16, 32, 64)),
+                          hidden_dim=256, proj_dim=64, nlayers=3)
+    c.train.update(batch_size=64, num_epochs=40, eval_batch_size=500,
+                   log_every_steps=100, eval_every_epochs=10,
+                   checkpoint_every_steps=5000)
+    for m in ("simgcd", "legogcd"):
+      c.method[m].warmup_teacher_temp_epochs = 6
+    c.study.seeds = (0, 1, 2)
+    c.smoke.enabled = False
+  elif variant == "cifar100":
+    c.data.update(name="cifar100", crop_padding=4, flip=True,
+                  mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    c.data.category_discovery.num_old = 80   # SimGCD: range(80), prop 0.5
+    for m in ("simgcd", "legogcd"):
+      c.method[m].memax_weight = 4.0          # scripts/run_cifar100.sh
+    c.method.legogcd.num_old = 80
+    c.model.kwargs = dict(backbone="resnet18", hidden_dim=2048,
+                          proj_dim=256, nlayers=3)
+    c.train.update(batch_size=128, num_epochs=200, eval_batch_size=1000,
+                   log_every_steps=100, eval_every_epochs=10,
+                   checkpoint_every_steps=5000)
+    c.study.seeds = (0,)
+  else:
+    raise ValueError(f"unknown legogcd variant {variant!r}; allowed: "
+                     f"{VARIANTS}")
+  return c
