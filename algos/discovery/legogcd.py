@@ -115,7 +115,10 @@ def legogcd_loss(hp, ctx, logits, proj, labels, labelled, valid, qhat,
            + hp["ler_weight"] * terms["ler"])
   terms["selected"] = simgcd._wmean(selected, valid)  # pylint: disable=protected-access
   terms["teacher_temp"] = tau
-  return total, terms, update_qhat(qhat, logits, valid, hp["qhat_momentum"])
+  new_qhat = update_qhat(qhat, logits, valid, hp["qhat_momentum"])
+  # How far the running prior is from uniform (log K at uniform).
+  terms["qhat_entropy"] = -jnp.sum(new_qhat * jnp.log(new_qhat))
+  return total, terms, new_qhat
 
 
 def _make_apply(dkl_form: str):

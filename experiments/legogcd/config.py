@@ -10,8 +10,9 @@ Variants (`--config=experiments/legogcd/config.py:<variant>`):
             small CNN backbone + `discovery_head`; evaluated on the
             unlabelled training examples (the papers' protocol), Hungarian
             All / Old / New (v2).
-  shapes32  CPU: shapes32/c10 (first 6,000 training images), old 0-4, same
-            protocol, 6-layer ResNet backbone.
+  shapes32  CPU (not run this session): shapes32/c10 (first 6,000
+            training images), old 0-4, same protocol, the 6-layer ResNet of
+            experiments/shapes32_recipe.py as the backbone.
   cifar100  the official CIFAR-100 settings (third_party_configs/legogcd/)
             on a from-scratch ResNet-18 backbone: the official DINO ViT-B/16
             backbone is not in this repo's zoo (named, not run).
@@ -22,6 +23,7 @@ Examples:
 
 from common.data import category_discovery
 from common.protocols import supervised
+from experiments import shapes32_recipe
 
 VARIANTS = ("digits", "shapes32", "cifar100")
 
@@ -66,21 +68,21 @@ def get_config(variant: str = "digits"):
     c.data.update(name="digits", crop_padding=1, flip=False, mean=(0.5,),
                   std=(0.5,))
     c.model.kwargs = dict(backbone="small_cnn",
-                          backbone_kwargs=dict(widths=(32, 64, 128)),
-                          hidden_dim=256, proj_dim=64, nlayers=3)
-    c.train.update(batch_size=64, num_epochs=60, eval_batch_size=360,
-                   log_every_steps=50, eval_every_epochs=10,
+                          backbone_kwargs=dict(widths=(16, 32, 64)),
+                          hidden_dim=128, proj_dim=32, nlayers=3)
+    c.train.update(batch_size=128, num_epochs=30, eval_batch_size=1080,
+                   log_every_steps=50, eval_every_epochs=5,
                    checkpoint_every_steps=1000)
     for m in ("simgcd", "legogcd"):
-      c.method[m].warmup_teacher_temp_epochs = 9   # 30 of 200 epochs
+      c.method[m].warmup_teacher_temp_epochs = 5   # 30 of 200 epochs
     c.study.seeds = (0, 1, 2)
     c.smoke.enabled = True
   elif variant == "shapes32":
     c.data.update(name="shapes32/c10", train_split="train[:6000]",
                   crop_padding=2, flip=True, mean=(0.5,) * 3, std=(0.25,) * 3)
-    c.model.kwargs = dict(backbone="resnet",
-                          backbone_kwargs=dict(stage_sizes=(1, 1, 1),
-                                               widths=(16, 32, 64)),
+    # The 6-layer ResNet of experiments/shapes32_recipe.py as the backbone.
+    c.model.kwargs = dict(backbone=shapes32_recipe.MODEL["name"],
+                          backbone_kwargs=dict(shapes32_recipe.MODEL["kwargs"]),
                           hidden_dim=256, proj_dim=64, nlayers=3)
     c.train.update(batch_size=64, num_epochs=40, eval_batch_size=500,
                    log_every_steps=100, eval_every_epochs=10,
@@ -93,9 +95,9 @@ def get_config(variant: str = "digits"):
     c.data.update(name="cifar100", crop_padding=4, flip=True,
                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     c.data.category_discovery.num_old = 80   # SimGCD: range(80), prop 0.5
-    for m in ("simgcd", "legogcd"):
-      c.method[m].memax_weight = 4.0          # scripts/run_cifar100.sh
-    c.method.legogcd.num_old = 80
+    # SimGCD scripts/run_cifar100.sh: memax 4; LegoGCD's: memax 2, thr 0.85.
+    c.method.simgcd.memax_weight = 4.0
+    c.method.legogcd.update(num_old=80, memax_weight=2.0, thr=0.85)
     c.model.kwargs = dict(backbone="resnet18", hidden_dim=2048,
                           proj_dim=256, nlayers=3)
     c.train.update(batch_size=128, num_epochs=200, eval_batch_size=1000,
