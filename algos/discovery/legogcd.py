@@ -76,7 +76,7 @@ def ler_loss(logits: jax.Array, qhat: jax.Array, selected: jax.Array,
   sharp = jax.nn.softmax(logits / pseudo_temp)
   adjusted = jax.nn.log_softmax(logits / pseudo_temp + gamma * jnp.log(qhat))
   nll = -jnp.sum(sharp * adjusted, -1) * selected.astype(jnp.float32)
-  return simgcd._wmean(nll, valid)  # pylint: disable=protected-access
+  return simgcd.weighted_mean(nll, valid)
 
 
 def dkl_loss(logits: jax.Array, valid: jax.Array, form: str = "official"
@@ -92,7 +92,7 @@ def dkl_loss(logits: jax.Array, valid: jax.Array, form: str = "official"
   else:
     raise ValueError(f"dkl_form={form!r}; allowed {DKL_FORMS}")
   v = jnp.split(valid, 2)[0]
-  return simgcd._wmean(jnp.sum(p1 * (log1 - log2), -1), v)  # pylint: disable=protected-access
+  return simgcd.weighted_mean(jnp.sum(p1 * (log1 - log2), -1), v)
 
 
 def init(rng: jax.Array, ctx: method_lib.InitContext):
@@ -113,7 +113,7 @@ def legogcd_loss(hp, ctx, logits, proj, labels, labelled, valid, qhat,
   total = (simgcd.simgcd_total(hp, terms)
            + (1 - hp["sup_weight"]) * hp["dkl_weight"] * terms["dkl"]
            + hp["ler_weight"] * terms["ler"])
-  terms["selected"] = simgcd._wmean(selected, valid)  # pylint: disable=protected-access
+  terms["selected"] = simgcd.weighted_mean(selected, valid)
   terms["teacher_temp"] = tau
   new_qhat = update_qhat(qhat, logits, valid, hp["qhat_momentum"])
   # How far the running prior is from uniform (log K at uniform).

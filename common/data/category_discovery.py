@@ -185,12 +185,13 @@ def apply(train: Any, evals: Any, cfg: mlc.ConfigDict) -> tuple[Any, Any]:
   check(cfg)
   order = class_order(train.num_classes, tuple(cfg.old_classes), cfg.num_old)
   num_old = len(tuple(cfg.old_classes)) or cfg.num_old
-  full = DiscoverySource(train, order, num_old)
+  raw = train
+  full = DiscoverySource(raw, order, num_old)
   mask = labelled_mask(full.labels, num_old, cfg.labelled_fraction, cfg.seed,
                        cfg.per_class)
-  train = DiscoverySource(train, order, num_old, labelled=mask)
+  train = DiscoverySource(raw, order, num_old, labelled=mask)
   if cfg.eval_on == "unlabelled_train":
-    evals = DiscoverySource(train._source, order, num_old,  # pylint: disable=protected-access
+    evals = DiscoverySource(raw, order, num_old,
                             positions=np.flatnonzero(~mask))
   elif evals is not None:
     evals = DiscoverySource(evals, order, num_old)

@@ -75,14 +75,22 @@ def _ours(hp, epoch, logits, proj, labels, labelled, qhat, form="official"):
 
 def test_ler_and_dkl_at_strength_zero_give_the_simgcd_loss():
   logits, proj, labels, labelled, qhat = _data()
-  hp = _hp(ler_weight=0.0, dkl_weight=0.0)
-  (loss, (terms, _)), _ = _ours(hp, 3, logits, proj, labels, labelled, qhat)
   twice = lambda x: jnp.concatenate([jnp.asarray(x), jnp.asarray(x)])
-  base, _ = simgcd.simgcd_terms(hp, _ctx(3), jnp.asarray(logits),
-                                jnp.asarray(proj), twice(labels),
-                                twice(labelled), jnp.ones(2 * B, bool))
-  np.testing.assert_allclose(loss, simgcd.simgcd_total(hp, base), rtol=1e-6)
-  assert float(terms["ler"]) > 0 and float(terms["selected"]) > 0
+  valid = jnp.ones(2 * B, bool)
+
+  @jax.jit
+  def both(hp, l, p):
+    loss, terms, _ = legogcd.legogcd_loss(hp, _ctx(3), l, p, twice(labels),
+                                          twice(labelled), valid,
+                                          jnp.asarray(qhat))
+    base, _ = simgcd.simgcd_terms(hp, _ctx(3), l, p, twice(labels),
+                                  twice(labelled), valid)
+    return loss, simgcd.simgcd_total(hp, base), terms["ler"], terms["dkl"]
+
+  loss, base, ler, dkl = both(_hp(ler_weight=0.0, dkl_weight=0.0),
+                              jnp.asarray(logits), jnp.asarray(proj))
+  np.testing.assert_allclose(loss, base, rtol=1e-6)
+  assert float(ler) > 0 and float(dkl) > 0   # the terms exist, unweighted
 
 
 def test_qhat_update_and_potential_known_rows():
