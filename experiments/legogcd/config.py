@@ -10,8 +10,8 @@ Variants (`--config=experiments/legogcd/config.py:<variant>`):
             small CNN backbone + `discovery_head`; evaluated on the
             unlabelled training examples (the papers' protocol), Hungarian
             All / Old / New (v2).
-  shapes32  CPU: shapes32/c10 (first 6,000
-            training images), old 0-4, same protocol, the 6-layer ResNet of
+  shapes32  CPU: shapes32/c10 (first 3,000
+            training images, 12 epochs), old 0-4, same protocol, the 6-layer ResNet of
             experiments/shapes32_recipe.py as the backbone.
   cifar100  the official CIFAR-100 settings (third_party_configs/legogcd/)
             on a from-scratch ResNet-18 backbone: the official DINO ViT-B/16
@@ -79,17 +79,17 @@ def get_config(variant: str = "digits"):
     c.study.seeds = (0, 1, 2)
     c.smoke.enabled = True
   elif variant == "shapes32":
-    c.data.update(name="shapes32/c10", train_split="train[:6000]",
+    c.data.update(name="shapes32/c10", train_split="train[:3000]",
                   crop_padding=2, flip=True, mean=(0.5,) * 3, std=(0.25,) * 3)
     # The 6-layer ResNet of experiments/shapes32_recipe.py as the backbone.
     c.model.kwargs = dict(backbone=shapes32_recipe.MODEL["name"],
                           backbone_kwargs=dict(shapes32_recipe.MODEL["kwargs"]),
                           hidden_dim=256, proj_dim=64, nlayers=3)
-    c.train.update(batch_size=128, num_epochs=20, eval_batch_size=500,
-                   log_every_steps=100, eval_every_epochs=4,
+    c.train.update(batch_size=128, num_epochs=12, eval_batch_size=500,
+                   log_every_steps=100, eval_every_epochs=3,
                    checkpoint_every_steps=5000)
     for m in ("simgcd", "legogcd"):
-      c.method[m].warmup_teacher_temp_epochs = 3   # 30 of 200 epochs
+      c.method[m].warmup_teacher_temp_epochs = 2   # 30 of 200 epochs
     c.study.seeds = (0, 1, 2)
     c.smoke.enabled = False
   elif variant == "cifar100":
