@@ -238,10 +238,12 @@ def stage_indices(labels: np.ndarray, num_old: int, num_stages: int, *,
   taking the remainder (the official code drops it), or `new_per_stage[s-1]`
   in stage s when given (summing to `K - num_old`). Each stage draws afresh
   (an example may recur in two stages, as in the official code); no stage
-  repeats stage 0's labelled data (no replay). Happy-CGCD `data/cifar.py`
-  (`get_cifar_100_datasets`): CIFAR-100 uses 0.8, 4 stages of 5 classes,
-  counts 25 / 400 / 25 (`online_old_seen_num`, `online_novel_unseen_num`,
-  `online_novel_seen_num`).
+  repeats stage 0's labelled data (no replay). Happy-CGCD
+  `data/cifar.py` (`get_cifar_100_datasets`) and its README command for
+  CIFAR-100: 50 old classes, 0.8, 5 stages of 10 classes, counts 25 / 400 /
+  25 (`online_old_seen_num`, `online_novel_unseen_num`,
+  `online_novel_seen_num`); its `--shuffle_classes` permutes the new
+  classes first (relabel them to do the same).
 
   Args:
     labels: int `[n]` new-order labels of the training split (old classes
