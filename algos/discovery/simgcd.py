@@ -49,7 +49,7 @@ def _normalize(x: jax.Array) -> jax.Array:
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _wmean(x: jax.Array, w: jax.Array) -> jax.Array:
+def weighted_mean(x: jax.Array, w: jax.Array) -> jax.Array:
   """Mean of `x` over rows with weight `w` (0 when no row counts)."""
   w = w.astype(jnp.float32)
   return jnp.sum(x * w) / jnp.maximum(jnp.sum(w), 1.0)
@@ -70,7 +70,7 @@ def supervised_ce(logits: jax.Array, labels: jax.Array,
   """CE of `logits / 0.1` `[2b, K]` on the labelled rows (`[2b]`)."""
   logp = jax.nn.log_softmax(logits / STUDENT_TEMP)
   nll = -jnp.take_along_axis(logp, labels[:, None], axis=-1)[:, 0]
-  return _wmean(nll, labelled)
+  return weighted_mean(nll, labelled)
 
 
 def distill_loss(logits: jax.Array, teacher_temp: jax.Array,
@@ -81,8 +81,8 @@ def distill_loss(logits: jax.Array, teacher_temp: jax.Array,
             for t in (l1, l2))
   s1, s2 = (jax.nn.log_softmax(s / STUDENT_TEMP) for s in (l1, l2))
   v = jnp.split(valid, 2)[0]
-  return 0.5 * (_wmean(-jnp.sum(t1 * s2, -1), v)
-                + _wmean(-jnp.sum(t2 * s1, -1), v))
+  return 0.5 * (weighted_mean(-jnp.sum(t1 * s2, -1), v)
+                + weighted_mean(-jnp.sum(t2 * s1, -1), v))
 
 
 def memax_loss(logits: jax.Array, valid: jax.Array) -> jax.Array:
@@ -103,7 +103,7 @@ def info_nce_loss(proj: jax.Array, valid: jax.Array,
   other = jnp.roll(jnp.arange(n), n // 2)
   keep = ~eye & valid[None, :]
   lse = jax.nn.logsumexp(jnp.where(keep, sim, -1e9), axis=-1)
-  return _wmean(lse - sim[jnp.arange(n), other], valid)
+  return weighted_mean(lse - sim[jnp.arange(n), other], valid)
 
 
 def supcon_loss(proj: jax.Array, labels: jax.Array, labelled: jax.Array,
@@ -122,7 +122,7 @@ def supcon_loss(proj: jax.Array, labels: jax.Array, labelled: jax.Array,
   pos = keep & (labels[:, None] == labels[None, :])
   mean_pos = (jnp.sum(jnp.where(pos, log_prob, 0.0), -1)
               / jnp.maximum(jnp.sum(pos, -1), 1))
-  return -_wmean(mean_pos, labelled)
+  return -weighted_mean(mean_pos, labelled)
 
 
 def two_view_forward(ctx: method_lib.StepContext, params, batch, rng):
@@ -170,7 +170,7 @@ def apply(hp, ctx, params, method_state, batch, rng):
   terms, tau = simgcd_terms(hp, ctx, out["logits"], out["projection"],
                             labels, labelled, valid)
   metrics = {**terms, "teacher_temp": tau,
-             "labelled_share": _wmean(labelled, valid)}
+             "labelled_share": weighted_mean(labelled, valid)}
   return simgcd_total(hp, terms), method_lib.StepAux(
       metrics, model_state, method_state)
 

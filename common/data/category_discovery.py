@@ -187,12 +187,13 @@ def apply(train: Any, evals: Any, cfg: mlc.ConfigDict) -> tuple[Any, Any]:
   num_old = len(tuple(cfg.old_classes)) or cfg.num_old
   if cfg.get("continual") is not None:   # one stage of continual GCD
     return continual_stage(train, evals, order, num_old, cfg.continual)
-  full = DiscoverySource(train, order, num_old)
+  raw = train
+  full = DiscoverySource(raw, order, num_old)
   mask = labelled_mask(full.labels, num_old, cfg.labelled_fraction, cfg.seed,
                        cfg.per_class)
-  train = DiscoverySource(train, order, num_old, labelled=mask)
+  train = DiscoverySource(raw, order, num_old, labelled=mask)
   if cfg.eval_on == "unlabelled_train":
-    evals = DiscoverySource(train._source, order, num_old,  # pylint: disable=protected-access
+    evals = DiscoverySource(raw, order, num_old,
                             positions=np.flatnonzero(~mask))
   elif evals is not None:
     evals = DiscoverySource(evals, order, num_old)
@@ -226,6 +227,7 @@ def _draw(rng: np.random.Generator, pool: np.ndarray, n: int, what: str
 def stage_indices(labels: np.ndarray, num_old: int, num_stages: int, *,
                   labelled_fraction: float = 0.8, old_per_stage: int,
                   novel_new_per_stage: int, novel_seen_per_stage: int,
+                  new_per_stage: Sequence[int] = (),
                   seed: int = 0) -> list[Stage]:
   """The stages of continual GCD over a training split (Happy's protocol).
 
@@ -234,13 +236,16 @@ def stage_indices(labels: np.ndarray, num_old: int, num_stages: int, *,
   from the old examples stage 0 did not label, `novel_new_per_stage` of
   each class it introduces and `novel_seen_per_stage` of each class an
   earlier stage introduced. The `K - num_old` new classes are introduced in
-  ascending label order, `(K - num_old) // S` per stage (the last stage
-  takes the remainder). Each stage draws afresh (an example may recur in
-  two stages, as in the official code); no stage repeats stage 0's
-  labelled data (no replay). Happy-CGCD `data/cifar.py`
-  (`get_cifar_100_datasets`): CIFAR-100 uses 0.8, 4 stages of 5 classes,
-  counts 25 / 400 / 25 (`online_old_seen_num`, `online_novel_unseen_num`,
-  `online_novel_seen_num`).
+  ascending label order, `(K - num_old) // S` per stage with the last stage
+  taking the remainder (the official code drops it), or `new_per_stage[s-1]`
+  in stage s when given (summing to `K - num_old`). Each stage draws afresh
+  (an example may recur in two stages, as in the official code); no stage
+  repeats stage 0's labelled data (no replay). Happy-CGCD
+  `data/cifar.py` (`get_cifar_100_datasets`) and its README command for
+  CIFAR-100: 50 old classes, 0.8, 5 stages of 10 classes, counts 25 / 400 /
+  25 (`online_old_seen_num`, `online_novel_unseen_num`,
+  `online_novel_seen_num`); its `--shuffle_classes` permutes the new
+  classes first (relabel them to do the same).
 
   Args:
     labels: int `[n]` new-order labels of the training split (old classes
@@ -250,6 +255,7 @@ def stage_indices(labels: np.ndarray, num_old: int, num_stages: int, *,
     labelled_fraction: stage 0's labelled fraction of each old class.
     old_per_stage, novel_new_per_stage, novel_seen_per_stage: per-class
       example counts of a stage (see above).
+    new_per_stage: optional `[S]` numbers of classes each stage introduces.
     seed: numpy seed; stage s draws from `default_rng([seed, s])`.
 
   Returns:
@@ -267,10 +273,16 @@ def stage_indices(labels: np.ndarray, num_old: int, num_stages: int, *,
   stages = [Stage(stage0, np.ones(len(stage0), bool),
                   tuple(range(num_old)), tuple(range(num_old)))]
   per = (k - num_old) // num_stages
+  counts = (tuple(new_per_stage) if tuple(new_per_stage) else
+            (per,) * (num_stages - 1) + (k - num_old - per * (num_stages - 1),))
+  if len(counts) != num_stages or sum(counts) != k - num_old or min(
+      counts) < 1:
+    raise ValueError(f"new_per_stage={tuple(new_per_stage)} must hold "
+                     f"{num_stages} positive counts summing to {k - num_old}")
   for s in range(1, num_stages + 1):
     rng = np.random.default_rng([seed, s])
-    first = num_old + (s - 1) * per
-    last = k if s == num_stages else first + per
+    first = num_old + sum(counts[:s - 1])
+    last = first + counts[s - 1]
     parts = [_draw(rng, unlabelled_old[labels[unlabelled_old] == c],
                    old_per_stage, f"old class {c}") for c in range(num_old)]
     for c in range(num_old, last):

@@ -174,20 +174,15 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"config.eval.name={config.eval.name!r} is not a registered "
         f"evaluator; registered: {evaluators.EVALUATORS.names()}")
-  if "label_noise" in config.data:
-    label_noise.check(config.data.label_noise)
-    if (config.data.label_noise.kind != "none"
-        and config.data.source != "tfds"):
-      raise config_lib.ConfigError(
-          "config.data.label_noise applies to data.source='tfds' only, not "
-          f"{config.data.source!r}")
-  if "category_discovery" in config.data:   # opt-in section
-    category_discovery.check(config.data.category_discovery)
-    if (config.data.category_discovery.kind != "none"
-        and config.data.source != "tfds"):
-      raise config_lib.ConfigError(
-          "config.data.category_discovery applies to data.source='tfds' "
-          f"only, not {config.data.source!r}")
+  # Training-split options of TFDS sources (category_discovery is opt-in).
+  for key, module in (("label_noise", label_noise),
+                      ("category_discovery", category_discovery)):
+    if key in config.data:
+      module.check(config.data[key])
+      if config.data[key].kind != "none" and config.data.source != "tfds":
+        raise config_lib.ConfigError(
+            f"config.data.{key} applies to data.source='tfds' only, not "
+            f"{config.data.source!r}")
   if config.data.source == "text":
     from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
     text_source.settings(config.data)

@@ -71,6 +71,10 @@ def test_continual_stages_introduce_classes_without_replay(digits):
     assert all(counts[c] == 10 for c in range(5))
     assert all(counts[c] == 50 for c in s.new_classes)
   assert np.bincount(tr.labels[stages[2].positions])[5] == 10   # seen novel
+  three = cd.stage_indices(tr.labels, 5, 3, old_per_stage=10,
+                           novel_new_per_stage=50, novel_seen_per_stage=10,
+                           new_per_stage=(2, 2, 1))
+  assert [s.new_classes for s in three[1:]] == [(5, 6), (7, 8), (9,)]
   src = cd.stage_source(train, tr.order, 5, stages[1])
   assert len(src) == len(stages[1].positions)
   assert not src.get(np.arange(len(src)))["labelled"].any()
