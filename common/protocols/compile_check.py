@@ -387,9 +387,23 @@ def _fewshot_fold(config: mlc.ConfigDict) -> mlc.ConfigDict:
   return fewshot_seg.fold_config(config)
 
 
+def continual_programs(config: mlc.ConfigDict) -> list[Program]:
+  """Stage 0's and the last stage's steps (the continual_gcd protocol
+  trains each stage with the supervised loop; the stages between share
+  the last one's shapes)."""
+  from common.protocols import continual_gcd  # pylint: disable=g-import-not-at-top
+  out = []
+  for stage in sorted({0, len(config.continual.stages) - 1}):
+    out += [Program(f"stage{stage}_{p.name}", p.lower)
+            for p in supervised_programs(
+                continual_gcd.stage_config(config, stage))]
+  return out
+
+
 PROGRAMS: dict[str, Callable[[mlc.ConfigDict], list[Program]]] = {
     "supervised": supervised_programs, "refine": supervised_programs,
     "finetune": finetune_programs, "distill": distill_programs,
+    "continual_gcd": continual_programs,
     "fewshot_seg": lambda config: supervised_programs(_fewshot_fold(config)),
     "tta": tta_programs, "rl": rl_programs,
     # An analysis computes metrics with its own solver: no harness step.

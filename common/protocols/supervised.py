@@ -33,6 +33,7 @@ from common import registry
 from common.core import checkpoint as checkpoint_lib
 from common.core import logging_utils
 from common.core import method as method_lib
+from common.data import category_discovery
 from common.data import label_noise
 from common.data import procedural
 from common.eval import evaluators
@@ -173,13 +174,15 @@ def validate(config: mlc.ConfigDict) -> None:
     raise config_lib.ConfigError(
         f"config.eval.name={config.eval.name!r} is not a registered "
         f"evaluator; registered: {evaluators.EVALUATORS.names()}")
-  if "label_noise" in config.data:
-    label_noise.check(config.data.label_noise)
-    if (config.data.label_noise.kind != "none"
-        and config.data.source != "tfds"):
-      raise config_lib.ConfigError(
-          "config.data.label_noise applies to data.source='tfds' only, not "
-          f"{config.data.source!r}")
+  # Training-split options of TFDS sources (category_discovery is opt-in).
+  for key, module in (("label_noise", label_noise),
+                      ("category_discovery", category_discovery)):
+    if key in config.data:
+      module.check(config.data[key])
+      if config.data[key].kind != "none" and config.data.source != "tfds":
+        raise config_lib.ConfigError(
+            f"config.data.{key} applies to data.source='tfds' only, not "
+            f"{config.data.source!r}")
   if config.data.source == "text":
     from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
     text_source.settings(config.data)
@@ -236,7 +239,9 @@ def train(config: mlc.ConfigDict, workdir: str, *,
       the workdir holds a checkpoint.
     extras: host values for the method's `init` (`ctx.extras`): what a
       protocol hands on from earlier runs (frozen teachers of `distill`, a
-      discriminator or adapted parameters of `staged`).
+      discriminator or adapted parameters of `staged`, the previous stage
+      of `continual_gcd`); a resumed run must pass the same ones (they fix
+      the method state's shapes).
 
   Returns:
     The run's result (final metrics, eval history, status).
