@@ -104,7 +104,6 @@ def get_config(variant: str = "cpu"):
       f"finetuned/frechet_without_{k}": f"FD to real non-{k}, unlearnt",
       "pretrained/frechet": "FD to all real, pretrained",
       "finetuned/frechet": "FD to all real, unlearnt"}
-  c.study.plots = (f"class_share/{k}", f"frechet_without_{k}")
   c.study.artifacts = "experiments.adapt_unlearn.figures:artifacts"
   c.study.seeds = (0, 1)
   c.smoke.enabled = True

@@ -20,6 +20,7 @@ import numpy as np
 
 from common import config as config_lib
 from common.eval import gan_eval
+from common.protocols import runs as runs_lib
 from common.protocols import staged
 
 _COUNT = 16
@@ -51,12 +52,19 @@ def curve_table(configs: dict[str, Any], runs: dict[str, dict[int, Any]]
   for arm, by_seed in runs.items():
     rows = {}
     for result in by_seed.values():
-      for h in result.history:
+      # The unlearning run's evaluations (a served run's result carries
+      # none: they live in its finetune/ folder).
+      history = runs_lib.eval_history(os.path.join(result.workdir,
+                                                   "finetune"))
+      for h in history:
         rows.setdefault(int(h["step"]), []).append(h[f"class_share/{k}"])
     by_arm[arm] = {s: float(np.mean(v)) for s, v in rows.items()}
   steps = sorted({s for v in by_arm.values() for s in v})
-  lines = [f"share of digit {k} among 1024 samples vs unlearning steps "
-           "(mean over seeds)", "",
+  seeds = sorted({s for by_seed in runs.values() for s in by_seed})
+  lines = [f"Share of digit {k} among the evaluator's samples vs unlearning "
+           f"steps, mean over seeds {seeds} (written by "
+           "`experiments/adapt_unlearn/figures.py` from the runs of "
+           "`results.md`).", "",
            "| arm | " + " | ".join(str(s) for s in steps) + " |",
            "|---|" + "---|" * len(steps)]
   for arm, vals in by_arm.items():
