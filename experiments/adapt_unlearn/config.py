@@ -38,6 +38,11 @@ VARIANTS = ("cpu", "full")
 UNWANTED = 0
 
 _KINDS = (("NL2", "nl2"), ("IL2", "il2"), ("EL2", "el2"))
+# The arms change only the unlearning run: the pretraining and adaptation
+# runs reset the arm keys, so every arm of a seed shares them (their
+# folders are named by their configs' fingerprints).
+_SHARED = ("method.adapt_unlearn.repulsion=el2",
+           "method.adapt_unlearn.gamma=1.0")
 
 
 def _m(key: str, value) -> str:
@@ -71,13 +76,13 @@ def get_config(variant: str = "cpu"):
                  eval_batch_size=256)
   c.eval.name = "gan"
   c.pretrain.overrides = ("method.name=gan", "train.steps=2000",
-                          "train.eval_every_epochs=0")
+                          "train.eval_every_epochs=0") + _SHARED
   # Negatives: those among 640 pretrained samples (~64; the official
   # FeedbackData_neg keeps those among 200 StyleGAN2 samples).
   c.stage.update(
       overrides=(_m("stage", "adapt"), _m("candidates", 640),
                  _m("num_real", 640), _m("ewc_lambda", 1e3),
-                 "train.steps=200", "train.eval_every_epochs=0"),
+                 "train.steps=200", "train.eval_every_epochs=0") + _SHARED,
       copies=2, index_key="method.adapt_unlearn.adapt_index")
 
   # gamma = 1: the official MNIST runs (run_file.sh: EL2 gamma 1; README:
@@ -115,10 +120,10 @@ def get_config(variant: str = "cpu"):
     c.method.adapt_unlearn.update(num_real=5000, candidates=5000)
     c.pretrain.overrides = ("method.name=gan", "train.steps=60000",
                             "train.batch_size=64",
-                            "train.eval_every_epochs=0")
+                            "train.eval_every_epochs=0") + _SHARED
     c.stage.update(overrides=(
         _m("stage", "adapt"), _m("num_real", 200), _m("ewc_lambda", 1e3),
         _m("candidates", 200), "train.steps=2000",
-        "train.eval_every_epochs=0"), copies=5)
+        "train.eval_every_epochs=0") + _SHARED, copies=5)
     c.smoke.enabled = False
   return c
