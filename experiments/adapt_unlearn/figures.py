@@ -3,9 +3,10 @@
 `artifacts(configs, workdir, runs)` (the study's `study.artifacts` hook):
 
 * `samples_seed<k>.png`: rows of 16 samples for the same latents (the
-  evaluator's first eval latents): the pretrained GAN, adapted model 0,
-  then every arm's unlearnt GAN, for each arm's lowest seed `k` (the
-  pretrained and adapted rows are shared by the arms of a seed);
+  evaluator's first eval latents; a column is one latent): the pretrained
+  GAN, adapted model 0, then every arm's unlearnt GAN in the order of
+  `study.arms`, for each arm's lowest seed `k` (the pretrained and adapted
+  rows are shared by the arms of a seed);
 * `results/<study>_curve.md` in the experiment folder: the unwanted
   digit's class share after every evaluated number of unlearning steps,
   mean over seeds, per arm.
@@ -28,8 +29,11 @@ _COUNT = 16
 
 def _png(rows: list[np.ndarray], path: str) -> str:
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  grid = np.concatenate([np.concatenate(list(r[..., 0]), axis=1)
-                         for r in rows], axis=0)
+  # A grey 1-pixel frame around every sample keeps neighbours apart.
+  framed = [np.pad(r[..., 0], ((0, 0), (1, 1), (1, 1)), constant_values=0.0)
+            for r in rows]
+  grid = np.concatenate([np.concatenate(list(r), axis=1) for r in framed],
+                        axis=0)
   pixels = ((np.clip(grid, -1.0, 1.0) + 1.0) * 127.5).round().astype(
       np.uint8)
   big = Image.fromarray(pixels).resize(
