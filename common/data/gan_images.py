@@ -58,10 +58,12 @@ def real_images(split: str, image_size: int = 8, classes: tuple[int, ...] = ()
   if classes:
     keep = np.isin(labels, np.asarray(classes))
     images, labels = images[keep], labels[keep]
-  x = jnp.asarray(images)[..., None] * 2.0 - 1.0
+  x = images[..., None] * 2.0 - 1.0
   if image_size != 8:
-    x = jax.image.resize(x, (len(x), image_size, image_size, 1), "bilinear")
-  return np.asarray(x, np.float32), labels
+    with jax.ensure_compile_time_eval():   # also when first called in a jit
+      x = np.asarray(jax.image.resize(
+          jnp.asarray(x), (len(x), image_size, image_size, 1), "bilinear"))
+  return x.astype(np.float32), labels
 
 
 def _sampler(images: np.ndarray, labels: np.ndarray, latent_dim: int):
