@@ -124,6 +124,16 @@ def forward_views(ctx: method_lib.StepContext, params: Any,
   return views, outputs, state
 
 
+def sinkhorn_labels(config: dict[str, Any]) -> PseudoLabelFn:
+  """UNO's pseudo-labels: `num_iters_sk` Sinkhorn-Knopp rounds at
+  `epsilon_sk` over the unlabelled rows (the shared
+  `algos/discovery/sinkhorn.py`)."""
+  from algos.discovery import sinkhorn  # pylint: disable=g-import-not-at-top
+  num_iters = int(config.get("num_iters_sk", 3))
+  return lambda scores, mask, hp: sinkhorn.sinkhorn_knopp(
+      scores, hp["epsilon_sk"], num_iters, mask)
+
+
 def after_update(hp, ctx, params, method_state, rng):
   """Unit-length prototypes after every update (official
   `normalize_prototypes` before every forward)."""
