@@ -1,0 +1,1 @@
+"""Category discovery: generalized (GCD), novel-class (NCD) and continual."""

@@ -24,6 +24,7 @@ from common.core import optim
 from common.core import sharding as sharding_lib
 from common.core import train_step as train_step_lib
 from common.core.train_state import TrainState
+from common.data import category_discovery
 from common.data import label_noise
 from common.data import loader as loader_lib
 from common.data import preprocess as preprocess_lib
@@ -132,6 +133,9 @@ def open_data(config: mlc.ConfigDict):
   if d.get("label_noise") is not None:  # noisy `label`, true `clean_label`
     train = label_noise.apply(train, d.label_noise)
   evals = sources.open_split(d.name, d.eval_split, d.data_dir or None, **kw)
+  if d.get("category_discovery") is not None:  # old/new, `labelled` mask
+    train, evals = category_discovery.apply(train, evals,
+                                            d.category_discovery)
   example = {d.input_key: jax.ShapeDtypeStruct(
       (1, *train.image_shape), np.uint8)}
   return train, evals, None, example, len(train), train.num_classes

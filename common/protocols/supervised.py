@@ -33,6 +33,7 @@ from common import registry
 from common.core import checkpoint as checkpoint_lib
 from common.core import logging_utils
 from common.core import method as method_lib
+from common.data import category_discovery
 from common.data import label_noise
 from common.data import procedural
 from common.eval import evaluators
@@ -180,6 +181,13 @@ def validate(config: mlc.ConfigDict) -> None:
       raise config_lib.ConfigError(
           "config.data.label_noise applies to data.source='tfds' only, not "
           f"{config.data.source!r}")
+  if "category_discovery" in config.data:   # opt-in section
+    category_discovery.check(config.data.category_discovery)
+    if (config.data.category_discovery.kind != "none"
+        and config.data.source != "tfds"):
+      raise config_lib.ConfigError(
+          "config.data.category_discovery applies to data.source='tfds' "
+          f"only, not {config.data.source!r}")
   if config.data.source == "text":
     from common.data.text import source as text_source  # pylint: disable=g-import-not-at-top
     text_source.settings(config.data)
