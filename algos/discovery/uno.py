@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from algos.discovery import sinkhorn
 from algos.discovery import uno_net
 from common import config as config_lib
 from common.core import method as method_lib
@@ -128,7 +129,6 @@ def sinkhorn_labels(config: dict[str, Any]) -> PseudoLabelFn:
   """UNO's pseudo-labels: `num_iters_sk` Sinkhorn-Knopp rounds at
   `epsilon_sk` over the unlabelled rows (the shared
   `algos/discovery/sinkhorn.py`)."""
-  from algos.discovery import sinkhorn  # pylint: disable=g-import-not-at-top
   num_iters = int(config.get("num_iters_sk", 3))
   return lambda scores, mask, hp: sinkhorn.sinkhorn_knopp(
       scores, hp["epsilon_sk"], num_iters, mask)
