@@ -9,12 +9,12 @@ frozen as the teacher. Its known-class distribution on an unlabelled
 (novel-class) example is that example's *class relation*; CRKD distils it
 into the known-class head of the discovering student, weighted per example:
 
-    p_T = softmax(z_T / (t T))          teacher known-head logits    [V, b, L]
-    q_h = softmax([z_S, u_h] / (t T))   student known + novel head h [V, H, b, L+K]
-    p_S = softmax(z_S / (t T))          student known head alone     [V, b, L]
-    w_h = sum_{c < L} q_h[c]            mass the student puts on the known
-                                        classes, divided by its mean over
-                                        views, heads and unlabelled rows
+    p_T = softmax(z_T / (t T))         teacher known head       [V, b, L]
+    q_h = softmax([z_S, u_h] / (t T))  student known + novel h  [V, H, b, L+K]
+    p_S = softmax(z_S / (t T))         student known head alone [V, b, L]
+    w_h = sum_{c < L} q_h[c]           mass the student puts on the known
+                                       classes, divided by its mean over
+                                       views, heads and unlabelled rows
     KD_h = mean over views and unlabelled rows of
            T^2 * w_h * sum_c -p_T[c] log p_S[c]
     loss = UNO loss + alpha * mean_h KD_h

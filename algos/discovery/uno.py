@@ -17,7 +17,7 @@ Two stages on one network (`algos/discovery/uno_net.py`):
    on the other view's targets:
 
        L_h = mean over ordered view pairs (v, o != v) of
-             mean_b  -sum_c target[v, h, b, c] log softmax(logits[o, h, b] / t)_c
+             mean_b -sum_c target[v,h,b,c] log softmax(logits[o,h,b] / t)_c
 
    The loss is the mean of `L_h` over heads; each head's cumulative loss is
    kept (`method_state["loss_per_head"]`) and the head with the lowest one

@@ -176,8 +176,9 @@ def _official(path, names):
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
   tree = ast.parse(open(path, encoding="utf-8").read())
   keep = [n for n in tree.body if getattr(n, "name", None) in names]
-  scope = {"torch": torch, "F": F, "np": np}
-  exec(compile(ast.Module(keep, []), path, "exec"), scope)  # pylint: disable=exec-used
+  scope = {"torch": torch, "F": F, "np": np, "nn": torch.nn}
+  code = compile(ast.Module(keep, []), path, "exec")
+  exec(code, scope)  # pylint: disable=exec-used
   return scope
 
 
@@ -187,7 +188,9 @@ def _official(path, names):
 def test_parity_with_the_official_kd_and_swapped_prediction():
   import torch  # pylint: disable=g-import-not-at-top
   root = os.environ["REGJAX_OFFICIAL_CRKD_DIR"]
-  kd = _official(os.path.join(root, "model/losses.py"), {"KD"})["KD"]
+  losses = _official(os.path.join(root, "model/losses.py"),
+                     {"KD", "SinkhornKnopp"})
+  kd = losses["KD"]
   rkd = _official(os.path.join(root, "rKD.py"),
                   {"cross_entropy_loss", "swapped_prediction"})
 
@@ -223,3 +226,11 @@ def test_parity_with_the_official_kd_and_swapped_prediction():
       student, unlab, np.zeros(B, int), none,
       lambda s, m: _softmax_pseudo(s, m, None), T_UNO)
   np.testing.assert_allclose(ours, off.numpy(), rtol=1e-5)
+  # UNO's pseudo-labels of the unlabelled rows (official: a sub-batch).
+  sk = losses["SinkhornKnopp"]()
+  off = sk.forward(torch.tensor(unlab[0, 0][~LABELLED])).numpy()
+  ours = uno.sinkhorn_labels({"num_iters_sk": 3})(
+      unlab[0, 0], jnp.asarray(~LABELLED), {"epsilon_sk": 0.05})
+  np.testing.assert_allclose(np.asarray(ours)[~LABELLED], off, rtol=1e-4,
+                             atol=1e-6)
+  assert np.all(np.asarray(ours)[LABELLED] == 0)
