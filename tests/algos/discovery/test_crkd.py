@@ -234,3 +234,22 @@ def test_parity_with_the_official_kd_and_swapped_prediction():
   np.testing.assert_allclose(np.asarray(ours)[~LABELLED], off, rtol=1e-4,
                              atol=1e-6)
   assert np.all(np.asarray(ours)[LABELLED] == 0)
+
+
+def test_ncd_metrics_match_clusters_to_novel_classes():
+  from algos.discovery import ncd_eval  # pylint: disable=g-import-not-at-top
+  labels = np.array([0, 1, 4, 5, 6, 7, 8, 9, 9, 5])
+  novel = labels - 5
+  heads = np.zeros((len(labels), 2, 5), np.float32)
+  # Head 0: the novel classes under a permutation (accuracy 1 after
+  # matching); head 1: everything in one cluster.
+  heads[np.arange(len(labels)), 0, (novel * 2 + 1) % 5] = 1.0
+  heads[:, 1, 0] = 1.0
+  known = np.zeros((len(labels), 5), np.float32)
+  known[np.arange(3), labels[:3]] = 2.0
+  for best, want in ((0, 1.0), (1, 2 / 7)):
+    logits = np.concatenate([known, heads[:, best]], -1)
+    m = ncd_eval.ncd_metrics(labels, logits, heads, best, 5)
+    assert m["novel_acc"] == pytest.approx(want)
+    assert m["novel_acc_mean_heads"] == pytest.approx((1.0 + 2 / 7) / 2)
+    assert m["old_acc"] == 1.0
