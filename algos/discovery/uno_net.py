@@ -68,6 +68,7 @@ class UNONet(nn.Module):
   """Backbone + `head_lab` + `head_unlab` (see the module docstring)."""
 
   backbone: nn.Module
+  num_classes: int           # the run's: num_labeled (+ num_unlabeled)
   num_labeled: int
   num_unlabeled: int
   num_heads: int = 4
@@ -94,7 +95,14 @@ class UNONet(nn.Module):
 def uno_net(num_classes: int, base: str = "small_cnn", num_labeled: int = 0,
             num_unlabeled: int = 0, num_heads: int = 4, hidden_dim: int = 2048,
             proj_dim: int = 256, **kwargs: Any) -> UNONet:
-  """UNO's network on the registered backbone `base` (kwargs: its own)."""
+  """UNO's network on the registered backbone `base` (kwargs: its own).
+
+  Without `num_labeled` / `num_unlabeled` the run's classes are split in
+  two, the first `num_classes - num_classes // 2` known.
+  """
+  if not num_labeled and not num_unlabeled:
+    num_unlabeled = num_classes // 2
+    num_labeled = num_classes - num_unlabeled
   if num_labeled < 1 or num_unlabeled < 1:
     raise ValueError(f"uno_net needs model.kwargs.num_labeled >= 1 and "
                      f"num_unlabeled >= 1, got {num_labeled}, {num_unlabeled}")
@@ -108,7 +116,7 @@ def uno_net(num_classes: int, base: str = "small_cnn", num_labeled: int = 0,
                      f"zoo classifier: {models.model_names()}")
   # The backbone's own classifier is never called: one logit keeps it tiny.
   return UNONet(backbone=models.get_model(base, 1, **kwargs),
-                num_labeled=num_labeled, num_unlabeled=num_unlabeled,
+                num_classes=num_classes, num_labeled=num_labeled, num_unlabeled=num_unlabeled,
                 num_heads=num_heads, hidden_dim=hidden_dim, proj_dim=proj_dim)
 
 
