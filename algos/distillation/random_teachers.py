@@ -21,7 +21,10 @@ the official `t_cmom=nan`). The teacher runs in eval mode (`t_eval=True`,
 BatchNorm on its initial running statistics). The student starts at
 `teacher + eps * fresh` (`s_init='neighborhood'`, a fresh independent
 initialisation `fresh`; eps 0 = the official default `s_init='teacher'`),
-optionally divided by `sqrt(1 + eps^2)` (`var_preserving`), or from an
+optionally divided by `sqrt(1 + eps^2)` (`var_preserving`), at
+`(1 - alpha) teacher + alpha fresh` (`init='interpolated'`, `init_alpha`,
+divided by `sqrt(2 alpha^2 - 2 alpha + 1)` if `var_preserving`: the
+paper's locality sweep, official `s_init='interpolated'`), or from an
 independent initialisation (`init='independent'`, `s_init='random'`).
 
 `teacher='ema'` turns it into DINO's teacher: after each optimizer step,
@@ -48,7 +51,7 @@ from common import config as config_lib
 from common.core import method as method_lib
 
 TEACHERS = ("frozen", "ema")
-INITS = ("neighborhood", "independent")
+INITS = ("neighborhood", "interpolated", "independent")
 
 
 def dino_loss(student_proj: jax.Array, teacher_proj: jax.Array,
@@ -93,6 +96,17 @@ def init_near_teacher(teacher: Any, fresh: Any, eps: float,
   return jax.tree.map(lambda t, f: (t + eps * f) * scale, teacher, fresh)
 
 
+def init_interpolated(teacher: Any, fresh: Any, alpha: float,
+                      var_preserving: bool = False) -> Any:
+  """`(1 - alpha) teacher + alpha fresh` leafwise (`/ sqrt(2 alpha^2 - 2
+  alpha + 1)` if `var_preserving`), as the official `s_init='interpolated'`.
+  """
+  scale = (1.0 / math.sqrt(2 * alpha * alpha - 2 * alpha + 1)
+           if var_preserving else 1.0)
+  return jax.tree.map(lambda t, f: ((1 - alpha) * t + alpha * f) * scale,
+                      teacher, fresh)
+
+
 def ema_momentum_at(base: jax.Array, step: jax.Array,
                     total_steps: int) -> jax.Array:
   """DINO's cosine schedule from `base` (step 0) to 1 (the last step)."""
@@ -113,13 +127,14 @@ RULES = {
     "teacher": config_lib.one_of(*TEACHERS),
     "init": config_lib.one_of(*INITS),
     "init_eps": config_lib.at_least(0.0),
+    "init_alpha": config_lib.between(0.0, 1.0),
     "student_temp": config_lib.greater_than(0.0),
     "teacher_temp": config_lib.greater_than(0.0),
     "center_momentum": config_lib.between(0.0, 1.0),
     "ema_momentum": config_lib.between(0.0, 1.0),
 }
 DEFAULTS = dict(teacher="frozen", init="neighborhood", init_eps=0.0,
-                var_preserving=False, centering=True, student_temp=0.1,
+                init_alpha=0.0, var_preserving=False, centering=True, student_temp=0.1,
                 teacher_temp=0.04, center_momentum=0.9, ema_momentum=0.996)
 
 
@@ -154,6 +169,9 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
     fresh = ctx.init_params(rng)
     if cfg["init"] == "independent":
       student = fresh
+    elif cfg["init"] == "interpolated":
+      student = init_interpolated(teacher, fresh, float(cfg["init_alpha"]),
+                                  bool(cfg["var_preserving"]))
     else:
       student = init_near_teacher(teacher, fresh, float(cfg["init_eps"]),
                                   bool(cfg["var_preserving"]))

@@ -63,7 +63,7 @@ def get_config(variant: str = "digits"):
   c.method.name = "random_teachers"
   # Official configs/cifar10_distillation.json (the centred DINO recipe).
   c.method.random_teachers = dict(
-      teacher="frozen", init="neighborhood", init_eps=0.0,
+      teacher="frozen", init="neighborhood", init_eps=0.0, init_alpha=0.0,
       var_preserving=False, centering=True, student_temp=0.1,
       teacher_temp=0.04, center_momentum=0.9, ema_momentum=0.996)
   c.model.name = "dino_net"

@@ -80,6 +80,11 @@ def test_student_init_neighbourhood_formula(rng):
   near = rt.init_near_teacher(teacher, fresh, 0.5, var_preserving=True)
   np.testing.assert_allclose(near["b"], (1 + 0.5 * 2) / np.sqrt(1.25),
                              rtol=1e-6)
+  mid = rt.init_interpolated(teacher, fresh, 0.5, var_preserving=True)
+  np.testing.assert_allclose(mid["b"], (0.5 + 0.5 * 2) / np.sqrt(0.5),
+                             rtol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal,
+               rt.init_interpolated(teacher, fresh, 1.0), fresh)
 
 
 def test_ema_momentum_cosine_schedule_ends_at_one():
