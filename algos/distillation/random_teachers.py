@@ -134,8 +134,9 @@ RULES = {
     "ema_momentum": config_lib.between(0.0, 1.0),
 }
 DEFAULTS = dict(teacher="frozen", init="neighborhood", init_eps=0.0,
-                init_alpha=0.0, var_preserving=False, centering=True, student_temp=0.1,
-                teacher_temp=0.04, center_momentum=0.9, ema_momentum=0.996)
+                init_alpha=0.0, var_preserving=False, centering=True,
+                student_temp=0.1, teacher_temp=0.04, center_momentum=0.9,
+                ema_momentum=0.996)
 
 
 @method_lib.register_method("random_teachers")
