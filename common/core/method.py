@@ -86,6 +86,10 @@ class InitContext(NamedTuple):
   # With a procedural source: the generator's `sample(rng, n) -> batch`,
   # for data-dependent initialisations (jittable; draw with `init`'s key).
   sample: Callable[[jax.Array, int], dict[str, jax.Array]] | None = None
+  # `init_params(rng) -> params`: a fresh draw of the model's initial
+  # parameters (a second network of the same architecture: a random
+  # teacher, an independently initialised student).
+  init_params: Callable[[jax.Array], PyTree] | None = None
 
 
 class InitOutput(NamedTuple):

@@ -226,7 +226,9 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
     model_state = variables if model_state is None else model_state
     ctx = method_lib.InitContext(
         run, params, model_state, method_cfg, model, extras,
-        sample=None if generator is None else generator.sample)
+        sample=None if generator is None else generator.sample,
+        init_params=lambda r: model.init({"params": r, "dropout": r},
+                                         dummy_input, train=False)["params"])
     out = (method.init or method_lib.stateless_init)(r_method, ctx)
     if isinstance(out, method_lib.InitOutput):
       params = params if out.params is None else out.params
