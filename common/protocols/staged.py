@@ -56,6 +56,9 @@ def base_config() -> mlc.ConfigDict:
       overrides=(),        # "key=value" overrides of the supervised sections
       copies=1,            # intermediate runs (0: none)
       index_key=""))       # set to 0..copies-1 in copy i ("" = none)
+  # The smoke's extra "key=value" overrides of every stage (smaller banks
+  # and evaluations; `smoke.` keys are outside the fingerprint).
+  c.smoke.overrides = ()
   return c
 
 
@@ -167,12 +170,17 @@ def restore_stages(config: mlc.ConfigDict, workdir: str) -> dict[str, Any]:
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:
-  """`smoke.steps` steps of every stage; only the last run evaluates."""
+  """`smoke.steps` steps of every stage, one intermediate copy (the others
+  differ only in `stage.index_key`), `smoke.overrides` applied to every
+  stage; only the last run evaluates."""
   steps = config.smoke.steps
-  short = (f"train.steps={steps}", "eval.name=none")
+  extra = tuple(config.smoke.overrides)
+  short = (f"train.steps={steps}", "eval.name=none") + extra
   config = config_lib.apply_overrides(config, {
+      **dict(config_lib.parse_override(text) for text in extra),
       "train.steps": steps, "train.tensorboard": False,
       "train.eval_every_epochs": 0,
+      "stage.copies": min(config.stage.copies, 1),
       "pretrain.overrides": tuple(config.pretrain.overrides) + short,
       "stage.overrides": tuple(config.stage.overrides) + short})
   result = run(config, workdir, show_progress=False)

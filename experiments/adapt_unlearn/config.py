@@ -111,5 +111,10 @@ def get_config(variant: str = "cpu"):
   c.study.artifacts = "experiments.adapt_unlearn.figures:artifacts"
   c.study.seeds = (0, 1)
   c.smoke.enabled = True
+  # The smoke (one adaptation copy, 3 steps a stage) with smaller banks,
+  # Fisher estimate and evaluation: the same programs at smaller shapes.
+  c.smoke.overrides = (_m("candidates", 256), _m("num_real", 256),
+                       _m("fisher_samples", 4),
+                       "data.kwargs.eval_examples=256")
 
   return c
