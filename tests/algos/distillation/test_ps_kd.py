@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.test_util import check_grads
 import numpy as np
 
 from algos.baselines import cross_entropy
@@ -96,6 +97,6 @@ def test_gradient_is_softmax_minus_targets(rng):
                                       state["table"][batch["index"]], alpha)
   expected = (jax.nn.softmax(logits) - targets) / logits.shape[0]
   np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7)
-  jax.test_util.check_grads(
+  check_grads(
       lambda z: ps_kd.loss(hp, state, {"logits": z}, batch, {}, rng)[0],
       (logits,), order=1, modes=("rev",), atol=1e-2, rtol=1e-2)
