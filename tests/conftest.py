@@ -11,14 +11,6 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
-# Test time is XLA compilation far more than running the tiny programs:
-# without LLVM's backend optimisations compiling costs about half the CPU
-# time (a GAN step test 23 -> 6 s). Set before any JAX backend starts;
-# the subprocesses of multi-device tests inherit it.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             " --xla_backend_optimization_level=0").strip()
-
 
 @pytest.fixture(scope="session", autouse=True)
 def tfds_data_dir(tmp_path_factory):
