@@ -32,10 +32,6 @@ def jax_compilation_cache(tmp_path_factory):
   from common.core import sharding  # pylint: disable=g-import-not-at-top
   path = str(tmp_path_factory.mktemp("jax_cache"))
   os.environ["REGJAX_JAX_CACHE"] = path
-  # JAX reads these at import: every subprocess (1-vs-8-device scripts that
-  # build a step three times for a resume check) shares the cache too.
-  os.environ["JAX_COMPILATION_CACHE_DIR"] = path
-  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
   sharding.enable_compilation_cache(path)
   yield path
 
