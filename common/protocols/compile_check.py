@@ -281,6 +281,11 @@ def _supervised_setup(config: mlc.ConfigDict, extras: Any = None
     example, n, classes = (
         standin_source(config) if config.data.name.split("/")[0] in STANDINS
         else _opened(config))
+    discovery = config.data.get("category_discovery")
+    if discovery is not None and discovery.kind != "none":
+      # The category-discovery source adds these per-example flags.
+      flag = jax.ShapeDtypeStruct((1,), np.bool_)
+      example = {**example, "labelled": flag, "is_old": flag}
     s = build.build(config, build.run_info(config, n, classes), example,
                     extras=extras)
     eval_batch = _batch_spec(example, config.train.eval_batch_size, s.mesh)

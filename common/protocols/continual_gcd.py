@@ -57,11 +57,11 @@ from common.data import loader as loader_lib
 from common.protocols import Protocol
 from common.protocols import RunResult
 from common.protocols import build
+from common.protocols import finetune
 from common.protocols import register_protocol
 from common.protocols import runs
 from common.protocols import supervised
 
-_SECTIONS = ("data", "model", "method", "optim", "schedule", "train", "eval")
 TRANSITION = "transition.msgpack"
 
 
@@ -86,21 +86,9 @@ def stage_config(config: mlc.ConfigDict, stage: int) -> mlc.ConfigDict:
     raise config_lib.ConfigError(
         f"stage {stage} of config.continual.stages: allowed 0.."
         f"{len(stages) - 1}")
-  c = supervised.base_config()
-  c.experiment = f"{config.experiment}_stage{stage}"
-  for section in _SECTIONS:
-    setattr(c, section, config[section].copy_and_resolve_references())
-  c.seed = config.seed
-  c.lock()
-  overrides = {}
-  for text in stages[stage]:
-    key, value = config_lib.parse_override(text)
-    if key.split(".")[0] not in _SECTIONS:
-      raise config_lib.ConfigError(
-          f"config.continual.stages[{stage}]: {text!r} sets {key!r}; "
-          f"allowed: keys of the sections {_SECTIONS}")
-    overrides[key] = value
-  return config_lib.apply_overrides(c, overrides)
+  return finetune.sections_config(
+      config, stages[stage], f"{config.experiment}_stage{stage}",
+      f"config.continual.stages[{stage}]")
 
 
 def validate(config: mlc.ConfigDict) -> None:

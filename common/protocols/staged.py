@@ -31,7 +31,6 @@ final evaluation). Resuming, caching and SIGTERM work per stage as in
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import Any
 
@@ -45,7 +44,6 @@ from common.protocols import register_protocol
 from common.protocols import runs
 from common.protocols import supervised
 
-_SECTIONS = finetune._SECTIONS  # pylint: disable=protected-access
 
 
 def base_config() -> mlc.ConfigDict:
@@ -64,33 +62,18 @@ def base_config() -> mlc.ConfigDict:
 
 def stage_config(config: mlc.ConfigDict, index: int) -> mlc.ConfigDict:
   """The supervised config of intermediate copy `index`."""
-  c = supervised.base_config()
-  c.experiment = f"{config.experiment}_stage"
-  for section in _SECTIONS:
-    setattr(c, section, config[section].copy_and_resolve_references())
-  c.seed = config.seed
-  c.lock()
-  overrides = {}
   texts = list(config.stage.overrides)
   if config.stage.index_key:
     texts.append(f"{config.stage.index_key}={index}")
-  for text in texts:
-    key, value = config_lib.parse_override(text)
-    if key.split(".")[0] not in _SECTIONS:
-      raise config_lib.ConfigError(
-          f"config.stage: {text!r} sets {key!r}; allowed: keys of the "
-          f"sections {_SECTIONS}")
-    overrides[key] = value
-  return config_lib.apply_overrides(c, overrides)
+  return finetune.sections_config(config, texts,
+                                  f"{config.experiment}_stage",
+                                  "config.stage")
 
 
 def stage_dir(config: mlc.ConfigDict, workdir: str, index: int) -> str:
   tag = config_lib.fingerprint(stage_config(config, index))[:12]
-  workdir = os.path.abspath(workdir)
-  if re.fullmatch(r"seed_\d+", os.path.basename(workdir)):
-    return os.path.join(os.path.dirname(os.path.dirname(workdir)), "stage",
-                        tag, f"seed_{config.seed}")
-  return os.path.join(workdir, f"stage_{index}")
+  return finetune.shared_run_dir(workdir, tag, config.seed,
+                                 f"stage_{index}", kind="stage")
 
 
 def validate(config: mlc.ConfigDict) -> None:

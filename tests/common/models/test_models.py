@@ -137,8 +137,9 @@ def test_unknown_name_lists_valid_names():
 
 def test_registry_builds_every_model():
   # Denoisers and sequence models have no classes; the co-teaching
-  # wrappers hand them to the zoo classifier they copy.
-  classless = {"n2n_unet", "node_series"}
+  # wrappers hand them to the zoo classifier they copy; a DINO network
+  # projects to `out_dim` units (its encoder's unused head is sized).
+  classless = {"n2n_unet", "node_series", "dino_net"}
   for name in models.model_names():
     model = models.get_model(name, num_classes=3)
     assert isinstance(model, nn.Module)
