@@ -228,9 +228,7 @@ def smoke(config: mlc.ConfigDict, workdir: str) -> None:
       "train.eval_every_epochs": 0, "continual.stages": stages})
   result = run(config, workdir, show_progress=False)
   want = steps * len(stages)
-  if result.status != "finished" or result.steps != want:
-    raise AssertionError(f"smoke run ended {result.status} after "
-                         f"{result.steps} of {want} steps")
+  runs.check_smoke(result, want)
 
 
 @register_protocol("continual_gcd")

@@ -166,9 +166,7 @@ def smoke(config: mlc.ConfigDict, workdir: str) -> None:
   with config.unlocked():
     config.teachers = mlc.ConfigDict(teachers)
   result = run(config, workdir, show_progress=False)
-  if result.status != "finished" or result.steps != steps:
-    raise AssertionError(f"smoke run ended {result.status} after "
-                         f"{result.steps} steps")
+  runs.check_smoke(result, steps)
 
 
 @register_protocol("distill")

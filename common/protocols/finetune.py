@@ -178,9 +178,7 @@ def smoke(config: mlc.ConfigDict, workdir: str) -> None:
       "pretrain.overrides": tuple(config.pretrain.overrides) + (
           f"train.steps={steps}", "eval.name=none")})
   result = run(config, workdir, show_progress=False)
-  if result.status != "finished" or result.steps != steps:
-    raise AssertionError(f"smoke run ended {result.status} after "
-                         f"{result.steps} steps")
+  runs.check_smoke(result, steps)
 
 
 @register_protocol("finetune")

@@ -89,6 +89,13 @@ def atomic_write(path: str, text: str) -> None:
   os.replace(tmp, path)
 
 
+def check_smoke(result: RunResult, steps: int) -> None:
+  """Raises unless a smoke run finished after exactly `steps` steps."""
+  if result.status != "finished" or result.steps != steps:
+    raise AssertionError(f"smoke run ended {result.status} after "
+                         f"{result.steps} of {steps} steps")
+
+
 def eval_history(workdir: str) -> list[dict[str, Any]]:
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):

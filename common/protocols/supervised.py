@@ -368,9 +368,7 @@ def smoke(config: mlc.ConfigDict, workdir: str) -> None:
       "train.steps": config.smoke.steps, "train.tensorboard": False,
       "train.eval_every_epochs": 0})
   result = train(config, workdir, show_progress=False)
-  if result.status != "finished" or result.steps != config.smoke.steps:
-    raise AssertionError(f"smoke run ended {result.status} after "
-                         f"{result.steps} steps")
+  runs.check_smoke(result, config.smoke.steps)
 
 
 def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
