@@ -423,8 +423,26 @@ COMPILER_OPTIONS = {"xla_backend_optimization_level": 0,
                     "xla_llvm_disable_expensive_passes": True}
 
 
-def _compile(program: Program) -> Report:
+def _avals_bytes(tree: Any) -> int:
+  """Global bytes of the abstract arrays of a lowered program's
+  arguments or outputs (`Lowered.args_info` / `out_info`)."""
+  return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
+             for x in jax.tree.leaves(tree) if hasattr(x, "shape"))
+
+
+def _lowered_report(program: Program, lowered: Any) -> Report:
+  """A `Report` from the lowered program alone (no XLA compile): argument
+  and output bytes of the abstract arrays, nothing XLA decides."""
+  return Report(program=program.name, devices=jax.device_count(),
+                argument_bytes=_avals_bytes(lowered.args_info),
+                output_bytes=_avals_bytes(lowered.out_info), temp_bytes=0,
+                alias_bytes=0, flops=None, compile_seconds=0.0)
+
+
+def _compile(program: Program, xla_compile: bool = True) -> Report:
   lowered = program.lower()
+  if not xla_compile:
+    return _lowered_report(program, lowered)
   key = hashlib.sha256(lowered.as_text().encode()).hexdigest()
   if key in _COMPILED:
     return dataclasses.replace(_COMPILED[key], program=program.name,
@@ -448,12 +466,15 @@ def _compile(program: Program) -> Report:
   return report
 
 
-def compile_config(config: mlc.ConfigDict) -> list[Report]:
-  """Lowers and compiles every program `config`'s protocol jits."""
+def compile_config(config: mlc.ConfigDict, xla_compile: bool = True
+                   ) -> list[Report]:
+  """Lowers and (unless `xla_compile=False`) compiles every program `config`'s
+  protocol jits."""
   if config.protocol not in PROGRAMS:
     raise ValueError(f"protocol {config.protocol!r} has no stand-in "
                      f"builder; compile_check knows {sorted(PROGRAMS)}")
-  return [_compile(p) for p in PROGRAMS[config.protocol](config)]
+  return [_compile(p, xla_compile)
+          for p in PROGRAMS[config.protocol](config)]
 
 
 def full_scale_specs() -> list[str]:
@@ -504,13 +525,14 @@ def markdown_row(spec: str, r: Report | str) -> str:
           f"{fmt_bytes(r.temp_bytes)} | {flops} | {seconds} |")
 
 
-def compile_rows(spec: str) -> list[tuple[str, Report | str]]:
+def compile_rows(spec: str, xla_compile: bool = True
+                 ) -> list[tuple[str, Report | str]]:
   """`(spec, report)` of each program of `spec`, or one `(spec, why not)`
   row when a package of `OPTIONAL_PACKAGES` or a generator's data file
   is missing or nothing is jitted (any other failure raises)."""
   config = load(spec)
   try:
-    reports = compile_config(config)
+    reports = compile_config(config, xla_compile)
   except ImportError as e:
     missing = getattr(e.__cause__, "name", None) or e.name or ""
     if missing.split(".")[0] not in OPTIONAL_PACKAGES:
