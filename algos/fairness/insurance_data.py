@@ -163,7 +163,7 @@ def compas_table(data_dir: str, test_fraction: float, age_bands: int,
                  data_seed: int) -> Table:
   """ProPublica COMPAS two-year recidivism (see the module doc)."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
-  path = os.path.join(data_dir, COMPAS_FILE)
+  path = os.path.join(os.path.expanduser(data_dir), COMPAS_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(
         f"compas: {path} not found; put ProPublica's {COMPAS_FILE} (github."

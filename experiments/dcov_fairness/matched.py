@@ -105,4 +105,29 @@ def artifacts(configs: Any, workdir: str,
   path = os.path.join(workdir, "matched.md")
   with open(path, "w", encoding="utf-8") as f:
     f.write(markdown(finals))
-  return {"matched": path}
+  return {"matched": path, "tradeoff": plot(finals, workdir)}
+
+
+def plot(finals, workdir: str) -> str:
+  """`tradeoff.png`: mean test task loss vs mean disparity of each sweep."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  task = _task_metric(finals)
+  seeds = sorted(finals["none"])
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+  for ax, metric in zip(axes, ("js_inter_max", "js_inter")):
+    for kind, style in zip(KINDS, ("s--", "o-", "^-")):
+      curves = [sweep(finals, kind, s, metric, task) for s in seeds]
+      loss = np.mean([c[1] for c in curves], axis=0)
+      val = np.mean([c[2] for c in curves], axis=0)
+      ax.plot(loss, val, style, label=kind)
+    ax.set_xlabel(f"test {task}")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+  axes[0].legend()
+  fig.tight_layout()
+  path = os.path.join(workdir, "tradeoff.png")
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
