@@ -61,6 +61,18 @@ def test_dcov_matches_dcor_and_jdcov_of_two_blocks_is_dcov(est):
   np.testing.assert_allclose(got[f"masked_{est}"], ref, rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(got[f"jd3_masked_{est}"], got[f"jd3_{est}"],
                              rtol=1e-4, atol=1e-5)
+  # Three blocks, c = 1: the V form of Chakraborty and Zhang, eq. (11), and
+  # the U form of the authors' companion code (JdCov_sq_unbiased, whose
+  # U-centred matrix is minus dcor's).
+  blocks, n = (x, y, y[:, :1]), len(x)
+  dist = [np.linalg.norm(b[:, None] - b[None], axis=-1) for b in blocks]
+  if est == "v":
+    ref3 = np.mean(np.prod([1.0 - dcor.double_centered(d) for d in dist],
+                           axis=0)) - 1.0
+  else:
+    ref3 = (np.sum(np.prod([1.0 - dcor.u_centered(d) for d in dist], axis=0))
+            / (n * (n - 3)) - n / (n - 3))
+  np.testing.assert_allclose(got[f"jd3_{est}"], ref3, rtol=1e-4, atol=1e-5)
 
 
 def test_zero_for_product_designs_and_constants_and_xor_seen_jointly():
