@@ -11,8 +11,8 @@ Variants (`--config=experiments/dcov_fairness/config.py:<variant>`):
                  alone); MLP 64-64, Adam 1e-3, batch 256, 60 epochs.
                  Arms: a lambda sweep of each regulariser (marginal sum,
                  JdCov c=1, CCdCov) and the unregularised baseline.
-  insurance_corner  the same with a "corner" interaction (female x
-                 region 4), which every measure sees.
+                 With `--config.data.kwargs.interaction=corner`: a "corner"
+                 interaction (female x region 4), which every measure sees.
   insurance_clf  the same table as a claim / no-claim classification (BCE,
                  regularising the predicted probability).
   compas         full scale: ProPublica COMPAS two-year recidivism from
@@ -26,7 +26,7 @@ import ml_collections as mlc
 
 from common.protocols import supervised
 
-VARIANTS = ("insurance", "insurance_corner", "insurance_clf", "compas")
+VARIANTS = ("insurance", "insurance_clf", "compas")
 
 # lambda grids per regulariser: their values differ in scale (JdCov holds
 # the higher-order terms), so each grid spans the same task-loss range.
@@ -80,7 +80,7 @@ def get_config(variant: str = "insurance") -> mlc.ConfigDict:
     c.data.name = "fair_insurance"
     c.data.kwargs = mlc.ConfigDict(dict(
         num_examples=6000, test_fraction=1 / 3,
-        interaction="corner" if variant == "insurance_corner" else "xor",
+        interaction="xor",
         interaction_strength=1.0,
         task=task, noise=0.5, proxy_noise=0.6, age_bands=3, data_seed=0))
     c.train.update(batch_size=256, eval_batch_size=2000, num_epochs=60)
