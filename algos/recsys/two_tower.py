@@ -42,12 +42,12 @@ class Tower(nn.Module):
     init = nn.initializers.normal(self.embed_dim ** -0.5)
     # One table for all features (row offsets per feature): the same as a
     # table per feature, with one random draw at init.
-    offsets = np.cumsum((0,) + tuple(self.vocab[:-1]))
+    offsets = np.cumsum((0,) + tuple(self.vocab[:-1])).astype(np.int32)
     table = self.param("embeddings", init, (int(sum(self.vocab)),
                                             self.embed_dim))
     default = self.param("default_embedding", init,
                          (len(self.vocab), self.embed_dim))
-    h = table[feats + jnp.asarray(offsets, feats.dtype)]       # [b, F, E]
+    h = table[feats.astype(jnp.int32) + offsets]               # [b, F, E]
     if mask is not None:
       h = jnp.where(mask[..., None], default[None], h)
     h = h.reshape(h.shape[0], -1).astype(self.dtype)

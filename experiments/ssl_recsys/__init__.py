@@ -6,4 +6,8 @@
 
 STATUS = 'implemented'
 ALGOS = 'algos/recsys/ssl_recsys.py'
-NOTE = "two-tower + logQ batch softmax + SSL (RFM / CFM); study pending"
+NOTE = ("no official code; two-tower + logQ batch softmax + SSL (RFM / "
+        "CFM by feature MI); synthetic Zipf catalogue (2k items, 3 seeds): "
+        "tail Recall@50 16.3 -> 17.7 (RFM) -> 19.0 (CFM), CFM > RFM > base "
+        "on every seed; overall +0.5, head -0.5; Recall@10 tail at floor; "
+        "MovieLens proxy config not run")
