@@ -32,7 +32,7 @@ from scipy import stats
 ESTIMATORS = (("ebab", "EBAB (adaptive bins)"),
               ("fixed", "fixed-width bins"),
               ("kde", "adaptive KDE"))
-COMPRESSION_ESTIMATORS = ("ebab", "kde")
+COMPRESSION_ESTIMATORS = ("ebab", "fixed", "kde")
 
 
 def measured(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -130,8 +130,10 @@ def generalisation_table(runs: dict[str, dict[int, Any]]) -> str:
            "(see compression.md) with the final test error and with the "
            "generalisation gap (test - train error); negative = more "
            "compression goes with better generalisation.", "",
-           "| layer | EBAB vs test error | EBAB vs gap | aKDE vs test error"
-           " | aKDE vs gap |", "|---|---|---|---|---|"]
+           "| layer | " + " | ".join(
+               f"{e} vs {t}" for e in ("EBAB", "fixed", "aKDE")
+               for t in ("test error", "gap")) + " |",
+           "|---|" + "---|" * 6]
   for l in range(1, layers + 1):
     cells = []
     for est in COMPRESSION_ESTIMATORS:
