@@ -16,6 +16,7 @@ import pytest
 
 from algos.analysis import adaptive_mi as am
 from algos.analysis import info_mlp
+from algos.baselines import cross_entropy
 from common.data import tishby12
 
 BITS = 8
@@ -123,12 +124,20 @@ def test_tishby12_data_and_the_info_mlp():
   model = info_mlp.InfoMLP(2, activation="relu")
 
   @jax.jit
-  def fn(key, inputs):   # one compilation: init, apply and the L2 term
+  def fn(key, inputs, labels):   # one compilation: init, apply, losses
     variables = model.init(key, inputs[:1], train=False)
-    return (variables, model.apply(variables, inputs, train=False),
-            am.kernel_l2(variables["params"]))
-  variables, out, penalty = jax.device_get(
-      fn(jax.random.PRNGKey(0), jnp.asarray(x[:5])))
+    out = model.apply(variables, inputs, train=False)
+    batch = {"label": labels, "mask": jnp.ones(labels.shape, bool)}
+    p = variables["params"]
+    losses = [am.loss({"l2": jnp.float32(l2)}, {}, out, batch, p, None)[0]
+              for l2 in (0.0, 0.5)]
+    ce = cross_entropy.loss({"label_smoothing": jnp.float32(0.0)}, {}, out,
+                            batch, p, None)[0]
+    return variables, out, am.kernel_l2(p), losses, ce
+  variables, out, penalty, (l0, l_half), ce = jax.device_get(
+      fn(jax.random.PRNGKey(0), jnp.asarray(x[:5]), jnp.asarray(y[:5])))
+  np.testing.assert_allclose(l0, ce, rtol=1e-6)     # strength 0 = plain CE
+  np.testing.assert_allclose(l_half, ce + 0.5 * penalty, rtol=1e-5)
   assert out["hidden"].shape == (5, 29) and out["logits"].shape == (5, 2)
   np.testing.assert_array_equal(out["features"], out["hidden"][:, -3:])
   assert out["hidden"].min() >= 0.0     # ReLU activity
