@@ -18,23 +18,20 @@ Variants:
   main  (default, CPU) full batch (3277 rows), Adam lr 1e-3, 1500 epochs,
         tanh / ReLU / ELU, and tanh / ReLU with L2 (official penalty 0.015);
         measures at 30 log-spaced epochs.
-  init  tanh only over more initialisations (seeds 0-7), for the
-        correlation of each layer's compression with generalisation across
-        initialisations of one network (claim iii).
   full  the official defaults (`network_paramters.py`): batch 256, Adam lr
         4e-4, 8000 epochs, official unshuffled 80% split; not run here.
 
 Example:
   regjax run adaptive_mi --seeds=0,1,2
-  regjax run adaptive_mi --config=experiments/adaptive_mi/config.py:init \
-      --seeds=0,1,2,3,4,5,6,7
+  regjax run adaptive_mi --arms=tanh --seeds=0,1,2,3,4,5,6,7 \
+      --workdir=runs/adaptive_mi-init   # tanh over 8 initialisations
 """
 
 import ml_collections as mlc
 
 from common.protocols import supervised
 
-VARIANTS = ("main", "init", "full")
+VARIANTS = ("main", "full")
 ACTIVATIONS = ("tanh", "relu", "elu")
 L2_ACTIVATIONS = ("tanh", "relu")
 L2 = 0.015            # official -penalty default (network_paramters.py)
@@ -92,10 +89,6 @@ def get_config(variant: str = "main") -> mlc.ConfigDict:
     raise ValueError(f"variant {variant!r}; allowed: {VARIANTS}")
   c = _base()
   c.study.name = variant
-  if variant == "init":
-    c.study.arms = {"tanh": "model.kwargs.activation=tanh"}
-    c.study.seeds = tuple(range(8))
-    c.smoke.enabled = False   # the main variant's runs
   if variant == "full":
     c.data.kwargs.split = "official"
     c.schedule.learning_rate = 4e-4
