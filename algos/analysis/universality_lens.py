@@ -142,6 +142,32 @@ def resolvability_bound(log_prior: jax.Array, kl: jax.Array, n: jax.Array,
   return jax.lax.map(one, n)
 
 
+@jax.jit
+def regret_report(log_prior: jax.Array, logliks: jax.Array,
+                  truth_ll: jax.Array, kl: jax.Array) -> dict[str, jax.Array]:
+  """Everything a regret study reports, in one compiled call.
+
+  Args:
+    log_prior: `[H]`.
+    logliks: `[n, H]` the hypotheses' log-probabilities of the outcomes.
+    truth_ll: `[n]` the truth's.
+    kl: `[H]` per-example KL of each hypothesis from the truth.
+
+  Returns:
+    `regret` `[n]` (vs the truth), `regret_best` `[n]` (vs the best in
+    hindsight), `bound` `[n]` and `eps_star` `[n]` (resolvability bound at
+    `n = 1..n`), `pathwise` (`-log w(0)`, the prior mass of the truth's
+    copies: a bound for every sequence).
+  """
+  mix, _ = mixture_predictive(log_prior, logliks)
+  n = jnp.arange(1, logliks.shape[0] + 1)
+  bound, eps = resolvability_bound(log_prior, kl, n)
+  return {"regret": cumulative_regret(mix, truth_ll),
+          "regret_best": best_in_class_logprob(logliks) - jnp.cumsum(mix),
+          "bound": bound, "eps_star": eps,
+          "pathwise": -hypothesis_log_weight(log_prior, kl, 0.0)[0]}
+
+
 def bernoulli_logliks(logits: jax.Array, y: jax.Array) -> jax.Array:
   """`log p(y | logit)` for binary `y` in {0, 1}: `[n, H]` from
   `logits [n, H]` and `y [n]`."""
@@ -186,9 +212,11 @@ def net_logits(w: jax.Array, v: jax.Array, x: jax.Array, scale: float
 
 def redundant_logistic_class(key: jax.Array, theta_true: jax.Array,
                              size: int, num_near: int, near_std: float,
-                             far_std: float) -> jax.Array:
+                             far_std: float, far_center: jax.Array | None = None
+                             ) -> jax.Array:
   """`[size, d]` logistic hypotheses: the truth first, `num_near - 1`
-  within `near_std` of it, the rest spread with `far_std` around 0.
+  within `near_std` of it, the rest spread with `far_std` around
+  `far_center` (default 0).
 
   Under a uniform prior the truth's neighbourhood has weight
   `num_near / size`: growing `size` with `num_near / size` fixed grows the
@@ -200,5 +228,6 @@ def redundant_logistic_class(key: jax.Array, theta_true: jax.Array,
   k1, k2 = jax.random.split(key)
   d = theta_true.shape[-1]
   near = theta_true + near_std * jax.random.normal(k1, (num_near - 1, d))
-  far = far_std * jax.random.normal(k2, (size - num_near, d))
+  center = 0.0 if far_center is None else jnp.asarray(far_center)
+  far = center + far_std * jax.random.normal(k2, (size - num_near, d))
   return jnp.concatenate([theta_true[None], near, far])

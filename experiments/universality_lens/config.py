@@ -8,7 +8,7 @@ langevin_ensemble.py`.
 Variants (`--config=experiments/universality_lens/config.py:<variant>`):
   cpu    (default) no training (`analysis` protocol, analysis
          "universality_regret" in `regret.py`): logistic classes of 10^2 ..
-         10^5 hypotheses under a uniform prior, either with a fixed 1% of
+         10^5 hypotheses under a uniform prior, either with a fixed 5% of
          them near the truth (equal weight, growing size) or with only the
          truth near it (weight 1 / H); regret against the truth over 300
          examples and the resolvability bound.
@@ -54,8 +54,8 @@ def _regret_config(variant: str) -> mlc.ConfigDict:
     sizes = (3, 4, 5, 6) if big else (2, 3, 4, 5)
     arms = {}
     for e in sizes:
-      arms[f"H = 1e{e}, 1% near truth"] = (
-          f"lens.size={10 ** e},lens.num_near={10 ** (e - 2)}")
+      arms[f"H = 1e{e}, 5% near truth"] = (
+          f"lens.size={10 ** e},lens.num_near={5 * 10 ** (e - 2)}")
     for e in sizes:
       arms[f"H = 1e{e}, truth alone"] = f"lens.size={10 ** e},lens.num_near=1"
     c.study.arms = arms
@@ -104,7 +104,7 @@ def _sgld_config() -> mlc.ConfigDict:
   c.eval.name = "bayes_gap"
   arms = {f"SGLD K={k}": f"model.kwargs.members={k}" for k in (1, 4, 16, 64)}
   arms["SGLD K=16, batch 10"] = "model.kwargs.members=16,train.batch_size=10"
-  arms["SGLD K=64, lr 0.05"] = "model.kwargs.members=64,schedule.learning_rate=0.05"
+  arms["SGLD K=64, lr 1/4"] = "model.kwargs.members=64,schedule.learning_rate=0.05"
   arms["MAP ensemble (T=0) K=16"] = "model.kwargs.members=16,optim.temperature=0.0"
   c.study.arms = arms
   c.study.seeds = (0, 1, 2)
