@@ -5,7 +5,7 @@ set of `num_train` points `x ~ N(0, I_2)`, `y ~ Bern(sigmoid(theta_true .
 x))`, drawn from the run's seed; a batch of size `b` is `b` distinct rows
 of it (`b = num_train`: full-batch Langevin dynamics).
 
-Evaluator `bayes_gap`: the exact Bayes mixture over a 201 x 201 grid of
+Evaluator `bayes_gap`: the exact Bayes mixture over a 121 x 121 grid of
 `theta` (`langevin_ensemble.grid_posterior_predictive`, prior `N(0,
 prior_std^2)`) against the ensemble's mixture `mean_k sigmoid(theta_k .
 x)` on `num_test` held-out inputs of the truth:
@@ -30,8 +30,8 @@ from common import config as config_lib
 from common.data import procedural
 from common.eval import evaluators
 
-DEFAULTS = dict(num_train=40, theta_true=(1.5, -1.0), num_test=2000,
-                prior_std=2.0, grid_radius=6.0, grid_points=201)
+DEFAULTS = dict(num_train=12, theta_true=(1.5, -1.0), num_test=1000,
+                prior_std=2.0, grid_radius=6.0, grid_points=121)
 RULES = {
     "num_train": config_lib.at_least(2, integer=True),
     "num_test": config_lib.at_least(2, integer=True),

@@ -39,20 +39,21 @@ def test_mixture_posterior_equals_brute_force_bayes():
 def test_pathwise_bound_holds_on_random_sequences():
   for seed in range(5):
     log_prior, logliks = _random_case(seed, n=40, h=7)
-    mix, _ = ul.mixture_predictive(log_prior, logliks)
-    regret = np.cumsum(logliks, 0) - np.cumsum(mix)[:, None]    # [n, H]
-    assert np.all(regret <= -log_prior[None, :] + 1e-4)
-    best = ul.best_in_class_logprob(logliks) - np.cumsum(mix)
-    assert np.all(best >= -1e-4)        # the best in hindsight beats q
+    # Every hypothesis in turn as the reference ("truth").
+    for h in (0, 3, 6):
+      rep = ul.regret_report(log_prior, logliks, logliks[:, h],
+                             np.where(np.arange(7) == h, 0.0, 1.0))
+      assert np.all(rep["regret"] <= -log_prior[h] + 1e-4)
+      np.testing.assert_allclose(rep["pathwise"], -log_prior[h], rtol=1e-5)
+      assert np.all(rep["regret_best"] >= -1e-4)   # best in hindsight >= q
 
 
 def test_regret_of_a_class_of_only_the_truth_is_zero():
-  _, logliks = _random_case(1, n=20, h=1)
-  copies = np.repeat(logliks, 5, axis=1)       # 5 copies of the truth
-  for ll in (logliks, copies):
-    mix, _ = ul.mixture_predictive(np.zeros(ll.shape[1]), ll)
-    np.testing.assert_allclose(ul.cumulative_regret(mix, ll[:, 0]), 0.0,
-                               atol=1e-5)
+  _, logliks = _random_case(1, n=40, h=1)
+  copies = np.repeat(logliks, 7, axis=1)       # 7 copies of the truth
+  rep = ul.regret_report(np.zeros(7), copies, logliks[:, 0], np.zeros(7))
+  np.testing.assert_allclose(rep["regret"], 0.0, atol=1e-5)
+  np.testing.assert_allclose(rep["bound"], 0.0, atol=1e-5)
 
 
 def test_weight_and_resolvability_bound_equal_brute_force():
