@@ -65,7 +65,8 @@ def _regret_config(variant: str) -> mlc.ConfigDict:
            ("-log w(0) (pathwise bound)", "pathwise", ".2f"),
            ("log H", "log_size", ".2f"),
            ("regret vs best n=end", "regret_best", ".2f"),
-           ("frac n with regret <= bound", "bound_holds", ".2f"))
+           ("frac n with regret <= bound", "bound_holds", ".2f"),
+           ("max_n regret - bound", "bound_excess", ".3f"))
   c.study.metrics = ()
   c.study.tables = (dict(
       title=("Bayes-mixture regret against the truth (nats), uniform prior "

@@ -21,7 +21,9 @@ n eps`, per-example KL from `kl_samples` fresh inputs) and, at the horizon,
 H` = `-log pi(truth)` for a single copy of the truth), `pathwise` (`-log
 w(0)`, the prior mass of the hypotheses that equal the truth: a bound on
 the regret of every sequence) and `neg_log_w` (`-log w(eps*)` at the
-horizon's minimiser).
+horizon's minimiser), `bound_holds` (fraction of `n = 1..horizon` with
+the seed's regret below the expected-regret bound, 1e-3 nats of float32
+slack) and `bound_excess` (`max_n regret - bound`).
 """
 
 from __future__ import annotations
@@ -135,7 +137,9 @@ def run(config: mlc.ConfigDict) -> dict[str, float]:
     out[f"bound_{n}"] = c["bound"][n - 1]
   out.update(regret_best=c["regret_best"][-1], log_size=c["log_size"],
              pathwise=c["pathwise"], neg_log_w=c["neg_log_w"],
-             bound_holds=float(np.mean(c["regret"] <= c["bound"])))
+             # float32 sums over the horizon: 1e-3 nats of slack.
+             bound_holds=float(np.mean(c["regret"] <= c["bound"] + 1e-3)),
+             bound_excess=float(np.max(c["regret"] - c["bound"])))
   return out
 
 
