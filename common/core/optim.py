@@ -12,13 +12,14 @@ each update.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-_OPTIMIZERS = ("sgd", "adamw", "adamw_split")
+_OPTIMIZERS = ("sgd", "adamw", "adamw_split", "sgld")
+_SGLD_STREAM = 0x5C1D   # the Langevin noise's key stream
 _SCHEDULES = ("constant", "piecewise", "cosine")
 _WD_MASKS = ("all", "kernels")
 
@@ -54,6 +55,10 @@ def make_optimizer(name: str, nesterov: bool = False,
                    ) -> optax.GradientTransformation:
   """Builds the (cached, so `jit` reuses compilations) optimizer structure.
 
+  `sgld`: stochastic gradient Langevin dynamics, `theta <- theta - lr
+  (grad + wd theta) + sqrt(2 lr T) xi` (`langevin_noise`), with the traced
+  temperature `T` and the run's seed as its noise seed.
+
   SGD matches `torch.optim.SGD(momentum, nesterov, weight_decay)`: the decay
   is added to the gradient before momentum, no dampening.
 
@@ -65,7 +70,7 @@ def make_optimizer(name: str, nesterov: bool = False,
   clipping), both at the same learning rate.
 
   Args:
-    name: one of `sgd`, `adamw`, `adamw_split`.
+    name: one of `sgd`, `adamw`, `adamw_split`, `sgld`.
     nesterov: Nesterov momentum (SGD only).
     weight_decay_mask: `all` (PyTorch's default: every parameter, BN too) or
       `kernels` (only leaves with ndim > 1).
@@ -92,6 +97,17 @@ def make_optimizer(name: str, nesterov: bool = False,
           optax.scale_by_learning_rate(learning_rate))
     return optax.inject_hyperparams(sgd)(
         learning_rate=0.0, momentum=0.0, weight_decay=0.0, max_norm=1.0)
+
+  if name == "sgld":
+    def sgld(learning_rate, temperature, weight_decay, max_norm, noise_seed):
+      return optax.chain(
+          *clip(max_norm),
+          optax.add_decayed_weights(weight_decay, mask),
+          optax.scale_by_learning_rate(learning_rate),
+          langevin_noise(learning_rate, temperature, noise_seed))
+    return optax.inject_hyperparams(sgld)(
+        learning_rate=0.0, temperature=0.0, weight_decay=0.0, max_norm=1.0,
+        noise_seed=0.0)
 
   if name == "adamw_split":
     if clip_grad_norm or weight_decay_mask != "all":
@@ -123,11 +139,56 @@ def make_optimizer(name: str, nesterov: bool = False,
       max_norm=1.0)
 
 
-def optimizer_hparams(cfg: Any) -> dict[str, float]:
-  """The traced numbers of `config.optim`."""
+class LangevinState(NamedTuple):
+  count: jax.Array   # updates drawn so far (int32 scalar)
+
+
+def langevin_noise(learning_rate, temperature, noise_seed
+                   ) -> optax.GradientTransformation:
+  """Adds `sqrt(2 lr T) xi`, `xi ~ N(0, I)` per element, to the updates.
+
+  After `scale_by_learning_rate` this makes stochastic gradient Langevin
+  dynamics (Welling & Teh 2011): `theta <- theta - lr grad U + sqrt(2 lr T)
+  xi` samples `exp(-U / T)` as `lr -> 0`. With `U` a *mean* loss over `N`
+  examples (+ weight decay), `T = 1 / N` samples the Bayes posterior
+  `p(D | theta) N(0, 1 / (N wd))`. The noise of update `count` is drawn
+  from `fold_in(fold_in(key(_SGLD_STREAM), noise_seed), count)`: every
+  leaf element gets its own (ensemble members stacked in a leaf are
+  independent chains), and a resumed run draws the same noise.
+  """
+  def init(params):
+    del params
+    return LangevinState(count=jnp.zeros([], jnp.int32))
+
+  def update(updates, state, params=None):
+    del params
+    key = jax.random.fold_in(jax.random.fold_in(
+        jax.random.PRNGKey(_SGLD_STREAM),
+        jnp.asarray(noise_seed).astype(jnp.int32)), state.count)
+    leaves, treedef = jax.tree.flatten(updates)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    scale = jnp.sqrt(2.0 * learning_rate * temperature)
+    noisy = [u + (scale * jax.random.normal(k, u.shape, jnp.float32)
+                  ).astype(u.dtype) for u, k in zip(leaves, keys)]
+    return treedef.unflatten(noisy), LangevinState(count=state.count + 1)
+
+  return optax.GradientTransformation(init, update)
+
+
+def optimizer_hparams(cfg: Any, seed: int = 0) -> dict[str, float]:
+  """The traced numbers of `config.optim` (`seed`: the run's, for SGLD's
+  noise; `sgld` reads the opt-in key `optim.temperature`)."""
   hp = {"weight_decay": cfg.weight_decay,
         "max_norm": cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else 1.0}
-  if cfg.name == "sgd":
+  if cfg.name == "sgld":
+    temperature = cfg.get("temperature", None)
+    if temperature is None or not float(temperature) >= 0.0:
+      raise ValueError(
+          f"optim.name='sgld' needs optim.temperature >= 0 (1 / N samples "
+          f"the Bayes posterior of a mean loss over N examples); got "
+          f"{temperature!r}")
+    hp.update(temperature=temperature, noise_seed=seed)
+  elif cfg.name == "sgd":
     hp["momentum"] = cfg.momentum
   elif cfg.name == "adamw_split":
     del hp["max_norm"]

@@ -89,7 +89,7 @@ def build_hparams(config: mlc.ConfigDict, method: method_lib.Method,
   method_cfg = config.method[config.method.name].to_dict()
   hp = {
       "method": method_lib.hparams_of(method, method_cfg, run),
-      "optim": optim.optimizer_hparams(config.optim),
+      "optim": optim.optimizer_hparams(config.optim, seed=config.seed),
       "schedule": optim.schedule_hparams(config.schedule, run.steps_per_epoch,
                                          run.total_steps),
   }

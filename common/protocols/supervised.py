@@ -115,7 +115,7 @@ RULES = {
     "data.crop_padding": config_lib.at_least(0, integer=True),
     "data.image_size": config_lib.at_least(0, integer=True),
     "model.dtype": config_lib.one_of("float32", "bfloat16", "float16"),
-    "optim.name": config_lib.one_of("sgd", "adamw", "adamw_split"),
+    "optim.name": config_lib.one_of("sgd", "adamw", "adamw_split", "sgld"),
     "optim.momentum": config_lib.between(0.0, 1.0),
     "optim.weight_decay": config_lib.at_least(0.0),
     "optim.weight_decay_mask": config_lib.one_of("all", "kernels"),
