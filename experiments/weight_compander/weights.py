@@ -59,6 +59,7 @@ def classification_wc(setup: Any, state: Any) -> dict[str, float]:
   if config.method.name == "weight_compander":
     hp = {k: np.float32(v) for k, v in jax.device_get(
         setup.hparams["method"]).items()}
-    params = wc_lib.effective_params(params, hp, cfg)
+    params = jax.device_get(jax.jit(
+        lambda p, h: wc_lib.effective_params(p, h, cfg))(params, hp))
   out.update(weight_stats(params, cfg["include"], cfg["exclude"]))
   return out
