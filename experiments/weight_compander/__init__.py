@@ -6,4 +6,11 @@
 
 STATUS = 'implemented'
 ALGOS = 'algos/regularizers/weight_compander.py'
-NOTE = "(study pending)"
+NOTE = ("compander form NOT verified (paper body not readable offline; tanh "
+        "/ arctan family from the abstract, a config switch); claim not "
+        "reproduced: digits_small small CNN (5 seeds) baseline 4.06 vs WC "
+        "4.61 vs WC-learned 4.17% error (sign p 0.38 / 0.74), shapes32 "
+        "ResNet (3 seeds) WC worse on every seed, 22.3 -> 24.4%; effective "
+        "weights as described: max |w| 8.1 -> 2.8 init units, near-zero "
+        "fraction halved; learnable bounds grow and undo it; CIFAR-100 "
+        "config not run")
