@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from common.models import activations
 from common.models import registry
 
 Dtype = Any
@@ -19,19 +20,21 @@ Dtype = Any
 
 @registry.register_model("mlp")
 class MLP(nn.Module):
-  """Flatten -> (Dense -> ReLU) per hidden size -> Dense.
+  """Flatten -> (Dense -> activation) per hidden size -> Dense.
 
   Attributes:
     num_classes: number of output logits.
     hidden_sizes: widths of the hidden layers; empty gives a linear model.
     dtype: computation dtype (e.g. `jnp.bfloat16` for mixed precision).
     param_dtype: dtype of the parameters.
+    activation: a name of `common.models.activations.ACTIVATIONS`.
   """
 
   num_classes: int
   hidden_sizes: Sequence[int] = (256, 256)
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  activation: str = "relu"
 
   # Name of the final Dense, whose input is returned as "features".
   HEAD_NAME: ClassVar[str] = "head"
@@ -54,7 +57,7 @@ class MLP(nn.Module):
     for i, width in enumerate(self.hidden_sizes):
       h = nn.Dense(width, dtype=self.dtype, param_dtype=self.param_dtype,
                    name=f"dense{i}")(h)
-      h = nn.relu(h)
+      h = activations.act(self.activation, i, self.param_dtype)(h)
     logits = nn.Dense(self.num_classes, dtype=self.dtype,
                       param_dtype=self.param_dtype, name=self.HEAD_NAME)(h)
     return {"logits": logits.astype(jnp.float32), "features": h}

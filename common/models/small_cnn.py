@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from common.models import activations
 from common.models import layers
 from common.models import registry
 
@@ -36,12 +37,15 @@ class SmallCNN(nn.Module):
       second one. The last width is the feature dimension.
     dtype: computation dtype (e.g. `jnp.bfloat16` for mixed precision).
     param_dtype: dtype of the parameters.
+    activation: a name of `common.models.activations.ACTIVATIONS` (ReLU
+      by default).
   """
 
   num_classes: int
   widths: Sequence[int] = (32, 64, 128)
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  activation: str = "relu"
 
   HEAD_NAME: ClassVar[str] = "head"
 
@@ -64,7 +68,7 @@ class SmallCNN(nn.Module):
                       param_dtype=self.param_dtype, name=f"conv{i}")(h)
       h = layers.batch_norm(train, self.dtype, self.param_dtype,
                             name=f"bn{i}")(h)
-      h = nn.relu(h)
+      h = activations.act(self.activation, i, self.param_dtype)(h)
       if i == 1:
         # One pool halves 8x8 digits to 4x4: enough context for the last
         # conv without shrinking tiny inputs to nothing.
