@@ -19,14 +19,10 @@ D, R, P = 10, 1, 3
 BOUNDS = t_jepa.mask_bounds(D, 0.2, 0.5, 0.2, 0.4)   # (2, 5, 2, 4)
 
 
-@functools.cache
-def _net():
-  net = tjepa_net.TJEPANet(num_classes=2, num_features=D,
-                           cat_cardinalities=(3, 4), hidden=8, layers=1,
-                           heads=2, ffn=16, reg_tokens=R, pred_dim=8,
-                           pred_layers=1, pred_heads=2, pred_ffn=16)
-  params = jax.jit(net.init)(jax.random.PRNGKey(0), _x(4))["params"]
-  return net, params
+NET = tjepa_net.TJEPANet(num_classes=2, num_features=D,
+                         cat_cardinalities=(3, 4), hidden=8, layers=1,
+                         heads=2, ffn=16, reg_tokens=R, pred_dim=8,
+                         pred_layers=1, pred_heads=2, pred_ffn=16)
 
 
 def _x(b, seed=0):
@@ -45,12 +41,13 @@ def test_mask_bounds_round_like_python_and_reject_bad_shares():
 
 
 def test_masks_are_disjoint_in_range_and_offset_by_the_reg_tokens():
-  sample = jax.jit(functools.partial(
-      t_jepa.sample_masks, batch=16, num_features=D, bounds=BOUNDS,
-      num_preds=P, reg_tokens=R), static_argnames="indexing")
+  kw = dict(batch=16, num_features=D, bounds=BOUNDS, num_preds=P,
+            reg_tokens=R)
+  sample = jax.jit(lambda k: (
+      t_jepa.sample_masks(k, indexing="features", **kw),
+      t_jepa.sample_masks(k, indexing="official", **kw)))
   for seed in range(3):
-    m = jax.tree.map(np.asarray, sample(jax.random.PRNGKey(seed),
-                                        indexing="features"))
+    m, off = jax.tree.map(np.asarray, sample(jax.random.PRNGKey(seed)))
     n_ctx, n_tgt = int(m["n_ctx"]), int(m["n_tgt"])
     assert 2 <= n_ctx <= 5 and 2 <= n_tgt <= 4 and n_ctx + n_tgt <= D
     assert (m["context_pos"][:, :R] == np.arange(R)).all()   # reg tokens
@@ -62,13 +59,12 @@ def test_masks_are_disjoint_in_range_and_offset_by_the_reg_tokens():
       for p in range(P):
         tgt = set(m["target_pos"][i, p][m["target_valid"][i, p]])
         assert len(tgt) == n_tgt and not tgt & ctx and min(tgt) >= R
-  off = sample(jax.random.PRNGKey(0), indexing="official")
-  assert off["context_pos"].shape == (16, 5)   # no reg tokens, no offset
-  assert int(off["target_pos"].max()) < D
+    assert off["context_pos"].shape == (16, 5)   # no reg tokens, no offset
+    assert int(off["target_pos"].max()) < D
 
 
 def test_padded_context_and_targets_equal_the_unpadded_computation():
-  net, params = _net()
+  net = NET
   ctx = jnp.array([[0, 3, 5, 2], [0, 7, 1, 9]])
   tgt = jnp.array([[[4, 6, 8]], [[2, 3, 4]]])
   ones = jnp.ones((2, 1, 2), bool)
@@ -76,7 +72,8 @@ def test_padded_context_and_targets_equal_the_unpadded_computation():
   pad_t = jnp.broadcast_to(jnp.arange(3) < 2, (2, 1, 3))
 
   @jax.jit
-  def run(params, x):
+  def run(key, x):
+    params = net.init(key, x)["params"]
     apply = functools.partial(net.apply, {"params": params}, x)
     full = apply(context_pos=ctx[:, :3], context_valid=jnp.ones((2, 3), bool),
                  target_pos=tgt[..., :2], target_valid=ones)["prediction"]
@@ -92,7 +89,7 @@ def test_padded_context_and_targets_equal_the_unpadded_computation():
     return full, padded, tok, loss_full, loss_pad, grads, enc["features"]
 
   full, padded, tok, loss_full, loss_pad, (g_pred, g_tok), feats = run(
-      params, _x(2))
+      jax.random.PRNGKey(0), _x(2))
   np.testing.assert_allclose(padded[..., :2, :], full, atol=1e-5)
   np.testing.assert_allclose(loss_pad, loss_full, rtol=1e-6)
   diff = np.asarray(full) - np.asarray(tok)[
@@ -201,7 +198,8 @@ def test_loss_and_mask_bounds_equal_the_official_code():
                              "bias": sp[pp + "predictor_norm.bias"]},
           "predictor_proj": {"kernel": sp[pp + "predictor_proj.weight"].T,
                              "bias": sp[pp + "predictor_proj.bias"]}}}
-  net, ours = _net()
+  net = NET
+  ours = jax.eval_shape(net.init, jax.random.PRNGKey(0), _x(2))["params"]
   params = jax.tree.map(jnp.asarray, params)
   assert jax.tree.structure(params) == jax.tree.structure(ours)
 
