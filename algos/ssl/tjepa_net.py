@@ -148,6 +148,15 @@ class TJEPANet(nn.Module):
   dtype: Any = jnp.float32
 
   def setup(self):
+    for name, dim, heads in (("hidden", self.hidden, self.heads),
+                             ("pred_dim", self.pred_dim, self.pred_heads)):
+      if dim % 2 or dim % heads:
+        raise ValueError(f"tjepa_net: {name}={dim} must be even and divisible "
+                         f"by its number of heads ({heads})")
+    if not 0 <= len(self.cat_cardinalities) < self.num_features:
+      raise ValueError(f"tjepa_net: {len(self.cat_cardinalities)} categorical "
+                       f"columns of num_features={self.num_features}; allowed "
+                       "0 .. num_features - 1")
     self.encoder = _Encoder(self.num_features, tuple(self.cat_cardinalities),
                             self.hidden, self.layers, self.heads, self.ffn,
                             self.dropout, self.reg_tokens,
