@@ -243,10 +243,8 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
 
   def predict(hp, ctx: method_lib.StepContext, params, method_state, batch):
     del hp, batch
-    out = dict(ctx.forward({**params, "encoder": method_state["target"]},
-                           train=False)[0])
-    out["context_features"] = ctx.forward(params, train=False)[0]["features"]
-    return out
+    return ctx.forward({**params, "encoder": method_state["target"]},
+                       train=False)[0]
 
   return method_lib.Method(name="t_jepa", hparams=hparams, init=init,
                            apply=apply, after_update=after_update,
