@@ -2,7 +2,7 @@
 
 Paper: H. Thimonier, J. L. De Melo Costa, F. Popineau, A. Rimmel, B.-L.
 Doan, "T-JEPA: Augmentation-Free Self-Supervised Learning for Tabular
-Data", ICLR 2025, arXiv 2410.05016.
+Data", ICLR 2025, arXiv 2410.05016 (id recalled, not checked offline).
 Official code: github.com/jose-melo/t-jepa (PyTorch; read, not copied):
 `src/mask.py` (`MaskCollator`), `src/train.py` (`Trainer.train`: the loss
 and the EMA update), `run.py` (the momentum schedule), networks in
