@@ -2,7 +2,8 @@
 
 Paper: Thimonier, De Melo Costa, Popineau, Rimmel, Doan, "T-JEPA:
 Augmentation-Free Self-Supervised Learning for Tabular Data", ICLR 2025,
-arXiv 2410.05016 (id recalled, not checked offline); code jose-melo/t-jepa (PyTorch).
+arXiv 2410.05016 (id recalled, not checked offline); code
+jose-melo/t-jepa (PyTorch).
 
 Variants (`--config=experiments/t_jepa/config.py:<variant>`):
   generated  (default) CPU: scikit-learn `make_classification`, 3,000 rows x
