@@ -65,7 +65,8 @@ def gaussian_affinity(z: jax.Array, sigma: float | jax.Array) -> jax.Array:
   """
   _check_points(z)
   sq = jnp.sum(z * z, axis=1)
-  d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * z @ z.T, 0.0)
+  d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * jnp.matmul(
+      z, z.T, precision=jax.lax.Precision.HIGHEST), 0.0)
   d2 = d2 * (1.0 - jnp.eye(len(z), dtype=z.dtype))   # exact 0 diagonal
   return jnp.exp(-d2 / (2.0 * sigma ** 2)) / (sigma * jnp.sqrt(2.0 * jnp.pi))
 
@@ -85,6 +86,7 @@ def _symmetric_operator(g: jax.Array, alpha: float | jax.Array,
   return 0.5 * (s + s.T)
 
 
+@jax.jit
 def diffusion_operator(z: jax.Array, sigma: float | jax.Array,
                        alpha: float | jax.Array = 0.0) -> jax.Array:
   """Row-stochastic diffusion matrix `P [n, n]` of the points `z [n, D]`.
@@ -249,21 +251,25 @@ def binned_entropy(z: jax.Array, bins: int = 2) -> jax.Array:
   `np.digitize(x, linspace(0, 1, bins + 1)[:-1])`, counts of the distinct
   bin vectors, `-sum (p + eps) log2 (p + eps)` over the occupied bins. At
   most log2(n): in high dimension every point sits alone and it saturates.
+  O(n^2 D) (bin vectors compared by one matmul).
   """
   _check_points(z)
+  if z.shape[1] * (bins + 1) ** 2 >= 2 ** 24:
+    raise ValueError(f"binned_entropy: D={z.shape[1]} with bins={bins} is "
+                     "too large for the exact float32 comparison "
+                     "(need D * (bins + 1)^2 < 2^24)")
   n = z.shape[0]
   lo, hi = jnp.min(z, axis=0), jnp.max(z, axis=0)
   x = (z - lo) / (hi - lo)   # a constant dimension gives nan, as numpy
   edges = jnp.linspace(0.0, 1.0, bins + 1)[:-1]
   codes = jnp.sum(x[..., None] >= edges, axis=-1)
-  codes = jnp.where(jnp.isnan(x), bins, codes).astype(jnp.int32)
-  order = jnp.lexsort(codes.T[::-1])
-  s = codes[order]
-  new = jnp.concatenate([jnp.ones((1,), bool),
-                         jnp.any(s[1:] != s[:-1], axis=1)])
-  group = jnp.cumsum(new) - 1
-  counts = jax.ops.segment_sum(jnp.ones(n, z.dtype), group, num_segments=n)
-  p = counts / n
-  occupied = counts > 0
-  terms = jnp.where(occupied, -(p + EPS) * jnp.log2(p + EPS), 0.0)
+  codes = jnp.where(jnp.isnan(x), bins, codes).astype(jnp.float32)
+  # Equal bin vectors <=> squared distance 0; small integers, so the matmul
+  # is exact in float32 while D * (bins + 1)^2 < 2^24.
+  sq = jnp.sum(codes * codes, axis=1)
+  same = (sq[:, None] + sq[None, :] - 2.0 * jnp.matmul(
+      codes, codes.T, precision=jax.lax.Precision.HIGHEST)) == 0.0
+  first = jnp.argmax(same, axis=1) == jnp.arange(n)   # first of its bin
+  p = jnp.sum(same, axis=1) / n
+  terms = jnp.where(first, -(p + EPS) * jnp.log2(p + EPS), 0.0)
   return jnp.sum(terms)

@@ -52,21 +52,19 @@ def test_dse_is_the_entropy_of_the_row_stochastic_spectrum_without_retrace():
 
 
 def test_masked_points_leave_the_graph():
-  z = np.random.default_rng(1).normal(size=(20, 4)).astype(np.float32)
-  mask = np.arange(20) % 3 != 0
-  full = dse_lib.dse(jnp.asarray(z), 2.0, 2.0, 0.0, jnp.asarray(mask))
-  sub = dse_lib.dse(jnp.asarray(z[mask]), 2.0, 2.0, 0.0)
-  np.testing.assert_allclose(float(full), float(sub), rtol=1e-5)
+  z = np.random.default_rng(1).normal(size=(24, 5)).astype(np.float32)
+  mask = np.arange(24) % 3 != 0
+  got = dse_lib.dse(jnp.asarray(z), 2.0, 2.0, 0.0, jnp.asarray(mask))
+  want, _ = _numpy_dse(z[mask].astype(np.float64), 2.0, 2.0, 0.0)
+  np.testing.assert_allclose(float(got), want, rtol=2e-4)
 
 
 def test_binned_entropy_matches_numpy_and_saturates_at_log2_n():
   rng = np.random.default_rng(2)
   z = rng.normal(size=(64, 3)).astype(np.float32)
   z[:, 1] = np.round(z[:, 1])          # ties on a bin edge
-  for bins in (2, 3):
-    np.testing.assert_allclose(float(dse_lib.binned_entropy(jnp.asarray(z),
-                                                             bins)),
-                               _numpy_binned(z, bins), rtol=1e-5)
+  np.testing.assert_allclose(float(dse_lib.binned_entropy(jnp.asarray(z), 3)),
+                             _numpy_binned(z, 3), rtol=1e-5)
   wide = rng.normal(size=(64, 40)).astype(np.float32)   # every point alone
   np.testing.assert_allclose(float(dse_lib.binned_entropy(jnp.asarray(wide))),
                              6.0, rtol=1e-5)
@@ -76,7 +74,7 @@ def test_dsmi_zero_for_own_subsets_and_positive_for_cluster_labels():
   rng = np.random.default_rng(3)
   y = np.repeat(np.arange(3), 12)
   z = (rng.normal(size=(36, 6)) + 6.0 * np.eye(6)[y]).astype(np.float32)
-  idx, mask = dse_lib.class_subsets(y)
+  idx, mask = dse_lib.class_subsets(y, 16)    # dsmi's shapes: one compile
   own = np.repeat(idx[:, None], 2, axis=1)    # references = the classes
   zero = dse_lib.dsmi_from_subsets(jnp.asarray(z), idx, mask, own, 4.0, 1.0)
   np.testing.assert_allclose(float(zero["dsmi"]), 0.0, atol=1e-6)
