@@ -11,8 +11,10 @@ Variants (`--config=experiments/aem/config.py:<variant>`):
             held-out bags. The official ABMIL (D_inner 128, gated attention
             dim 128) and the official optimisation (AdamW lr 1e-4, cosine
             to 0, wd 1e-5, one bag per step, 50 epochs). Arms: ABMIL
-            (lambda 0) and AEM with lambda 0.05 / 0.1 (paper default) / 0.2.
-  digits_small  the same with 50 training bags (stronger overfitting).
+            (lambda 0) and AEM with lambda 0.01 / 0.05 / 0.1 (paper default) /
+            0.2.
+  digits_small  the same with 50 training bags, one 7 per positive bag
+            (stronger overfitting).
   camelyon16  the official CAMELYON16 setting (config/camelyon_config.yml,
             README commands; third_party_configs/aem/): ABMIL on the
             official 384-d `medical_ssl` patch features (D_inner 128), 50
@@ -42,8 +44,10 @@ def get_config(variant: str = "digits"):
   c.model.kwargs = dict(inner_dim=128, attention_dim=128, attention="gated")
   c.data.update(source="generator", name="mil_digits", input_key="bag",
                 preprocess="none")
-  c.data.kwargs = dict(mil_bags.DEFAULTS, num_test_bags=400,
-                       num_train_bags=200 if variant == "digits" else 50)
+  c.data.kwargs = dict(mil_bags.DEFAULTS, num_test_bags=400)
+  if variant == "digits_small":
+    # 50 bags, a single 7 in each positive bag: ABMIL overfits.
+    c.data.kwargs.update(num_train_bags=50, max_positives=1)
   # Official main.py: AdamW (weight decay on every parameter), the LR set
   # each step by utils.adjust_learning_rate (half-cycle cosine from
   # conf.lr = 1e-4 to min_lr 0, no warm-up); config/camelyon_config.yml:
@@ -57,6 +61,7 @@ def get_config(variant: str = "digits"):
   c.study.name = variant
   c.study.seeds = (0, 1, 2, 3, 4)
   c.study.arms = {"ABMIL": "method.aem.lam=0.0",
+                  "AEM lambda 1e-2": "method.aem.lam=0.01",
                   "AEM lambda 5e-2": "method.aem.lam=0.05",
                   "AEM lambda 1e-1": "method.aem.lam=0.1",
                   "AEM lambda 2e-1": "method.aem.lam=0.2"}
