@@ -50,7 +50,7 @@ def get_config(variant: str = "digits"):
   c.train.update(batch_size=50, steps=2000, eval_batch_size=896,
                  log_every_steps=200, eval_every_epochs=20,
                  checkpoint_every_steps=5000)
-  c.eval.name = "retrieval"
+  c.eval.name = "zero_shot_retrieval"
   c.study.name = variant
   c.study.seeds = (0, 1, 2, 3, 4)
   c.study.arms = {"N-pair": "method.ecaml.lam=0.0",

@@ -1,4 +1,4 @@
-"""Evaluator `retrieval`: zero-shot retrieval and clustering of embeddings.
+"""Evaluator `zero_shot_retrieval`: zero-shot retrieval and clustering of embeddings.
 
 The metric-learning protocol (Song et al. 2016; ECAML's MATLAB evaluation)
 on the held-out split, whose classes training never saw:
@@ -46,7 +46,7 @@ def nmi(emb: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
   return float(sk_metrics.normalized_mutual_info_score(labels, pred))
 
 
-@evaluators.register_evaluator("retrieval")
+@evaluators.register_evaluator("zero_shot_retrieval")
 def evaluate(setup: Any, state: Any) -> dict[str, float]:
   """Recall@k and NMI of the held-out split's embeddings."""
   parts = collections.defaultdict(list)
