@@ -131,7 +131,7 @@ class TJEPANet(nn.Module):
       (only with both kinds of column, as the official code).
   """
   num_classes: int
-  num_features: int
+  num_features: int = 0   # required: set by the config (model.kwargs)
   cat_cardinalities: tuple[int, ...] = ()
   hidden: int = 64
   layers: int = 4
