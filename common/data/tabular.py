@@ -148,12 +148,22 @@ def table_generator(config: Any, x: np.ndarray, y: np.ndarray,
                     folds: int, data_seed: int) -> procedural.Generator:
   """A generator over fold `config.seed % folds` of the table `(x, y)`."""
   parts = split(x, y, folds, config.seed % folds, data_seed)
+  return split_generator(config, parts, 2,
+                         f"the held-out fold of {config.data.name!r}")
+
+
+def split_generator(config: Any, parts: dict[str, np.ndarray],
+                    num_classes: int, what: str) -> procedural.Generator:
+  """Training rows of `parts` (`x_train`, `y_train`, `x_test`, `y_test`)
+  drawn uniformly with replacement (a pure function of the step's key);
+  the test rows as one eval batch, in order, padded with masked rows.
+  `what` names the test rows in the error for a too-small eval batch."""
   n_test = len(parts["y_test"])
   if config.train.eval_batch_size < n_test:
     raise config_lib.ConfigError(
         f"train.eval_batch_size={config.train.eval_batch_size} is smaller "
-        f"than the held-out fold ({n_test} rows of {config.data.name!r}); "
-        f"it is evaluated as one batch: use >= {n_test}")
+        f"than {what} ({n_test} rows); it is evaluated as one batch: use "
+        f">= {n_test}")
   x_train, y_train = jnp.asarray(parts["x_train"]), jnp.asarray(
       parts["y_train"])
   n_train = len(parts["y_train"])
@@ -164,15 +174,16 @@ def table_generator(config: Any, x: np.ndarray, y: np.ndarray,
             "mask": jnp.ones((n,), bool)}
 
   def eval_sample(rng, n):
-    del rng  # the held-out fold, in order, padded with masked rows
+    del rng
     pad = max(n - n_test, 0)
     return {"x": jnp.asarray(np.pad(parts["x_test"], ((0, pad), (0, 0)))),
             "label": jnp.asarray(np.pad(parts["y_test"], (0, pad))),
             "mask": jnp.asarray(np.arange(n_test + pad) < n_test)}
 
   return procedural.Generator(
-      sample=sample, example=procedural.example_from(sample), num_classes=2,
-      epoch_size=n_train, eval_sample=eval_sample, eval_examples=n_test)
+      sample=sample, example=procedural.example_from(sample),
+      num_classes=num_classes, epoch_size=n_train, eval_sample=eval_sample,
+      eval_examples=n_test)
 
 
 @procedural.register_generator("imbalanced_binary")
@@ -345,29 +356,5 @@ def tabular_ssl(config: Any) -> procedural.Generator:
   """Training rows drawn uniformly with replacement (a pure function of the
   step's key); the test split as one padded eval batch."""
   parts = tabular_ssl_parts(config)
-  n_test = len(parts["y_test"])
-  if config.train.eval_batch_size < n_test:
-    raise config_lib.ConfigError(
-        f"train.eval_batch_size={config.train.eval_batch_size} is smaller "
-        f"than the test split ({n_test} rows of the tabular_ssl table); it "
-        f"is evaluated as one batch: use >= {n_test}")
-  x_train, y_train = jnp.asarray(parts["x_train"]), jnp.asarray(
-      parts["y_train"])
-  n_train = len(parts["y_train"])
-
-  def sample(rng, n):
-    idx = jax.random.randint(rng, (n,), 0, n_train)
-    return {"x": x_train[idx], "label": y_train[idx],
-            "mask": jnp.ones((n,), bool)}
-
-  def eval_sample(rng, n):
-    del rng
-    pad = max(n - n_test, 0)
-    return {"x": jnp.asarray(np.pad(parts["x_test"], ((0, pad), (0, 0)))),
-            "label": jnp.asarray(np.pad(parts["y_test"], (0, pad))),
-            "mask": jnp.asarray(np.arange(n_test + pad) < n_test)}
-
-  return procedural.Generator(
-      sample=sample, example=procedural.example_from(sample),
-      num_classes=parts["num_classes"], epoch_size=n_train,
-      eval_sample=eval_sample, eval_examples=n_test)
+  return split_generator(config, parts, parts["num_classes"],
+                         "the test split of the tabular_ssl table")
