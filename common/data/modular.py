@@ -30,8 +30,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from common import config as config_lib
@@ -162,20 +160,7 @@ def dataset_from_config(config: Any) -> ModularData:
 
 
 def _draw(split: dict[str, np.ndarray]):
-  """`sample(rng, n)` over one split: all of it (padded) or a subset."""
-  arrays = {k: jnp.asarray(v) for k, v in split.items()}
-  size = len(split["label"])
-
-  def sample(rng: jax.Array, n: int) -> dict[str, jax.Array]:
-    if n >= size:   # the whole split, padded to n rows
-      index = jnp.minimum(jnp.arange(n), size - 1)
-      mask = jnp.arange(n) < size
-    else:
-      index = jax.random.permutation(rng, size)[:n]
-      mask = jnp.ones((n,), bool)
-    batch = {k: v[index] for k, v in arrays.items()}
-    return {**batch, "mask": mask, "index": index.astype(jnp.int32)}
-  return sample
+  return procedural.split_sampler(split, with_index=True)
 
 
 @procedural.register_generator("modular")

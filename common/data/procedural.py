@@ -20,6 +20,7 @@ import dataclasses
 from typing import Any, Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 
 from common import config as config_lib
 from common import registry
@@ -108,4 +109,29 @@ def eval_batches(gen: Generator, seed: int, batch_size: int,
   key = jax.random.fold_in(jax.random.PRNGKey(seed), _EVAL_STREAM)
   n = -(-num_examples // batch_size)
   return [draw(jax.random.fold_in(key, i), batch_size) for i in range(n)]
+
+
+def split_sampler(split: Mapping[str, Any], with_index: bool = False
+                  ) -> Callable[[jax.Array, int], Batch]:
+  """`sample(rng, n)` over one fixed split (host arrays with a leading
+  example axis, one of them `label`): all of it in order, padded with
+  masked rows, when `n` covers it (full-batch training, held-out
+  evaluation), else `n` distinct rows drawn at random. With `with_index`
+  the batch also holds the rows' `index` (int32)."""
+  arrays = {k: jnp.asarray(v) for k, v in split.items()}
+  size = len(split["label"])
+
+  def sample(rng: jax.Array, n: int) -> Batch:
+    if n >= size:   # the whole split, padded to n rows
+      index = jnp.minimum(jnp.arange(n), size - 1)
+      mask = jnp.arange(n) < size
+    else:
+      index = jax.random.permutation(rng, size)[:n]
+      mask = jnp.ones((n,), bool)
+    batch = {k: v[index] for k, v in arrays.items()}
+    batch["mask"] = mask
+    if with_index:
+      batch["index"] = index.astype(jnp.int32)
+    return batch
+  return sample
 

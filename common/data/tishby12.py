@@ -30,8 +30,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from common import config as config_lib
@@ -133,18 +131,7 @@ def dataset_from_config(config: Any) -> Tishby12:
 
 
 def _draw(split: dict[str, np.ndarray]):
-  arrays = {k: jnp.asarray(v) for k, v in split.items()}
-  size = len(split["label"])
-
-  def sample(rng: jax.Array, n: int) -> dict[str, jax.Array]:
-    if n >= size:   # the whole split, padded to n rows
-      index = jnp.minimum(jnp.arange(n), size - 1)
-      mask = jnp.arange(n) < size
-    else:
-      index = jax.random.permutation(rng, size)[:n]
-      mask = jnp.ones((n,), bool)
-    return {**{k: v[index] for k, v in arrays.items()}, "mask": mask}
-  return sample
+  return procedural.split_sampler(split, with_index=False)
 
 
 @procedural.register_generator("tishby12")
