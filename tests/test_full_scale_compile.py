@@ -32,7 +32,12 @@ def test_the_full_scale_configs_are_found():
   for spec in ("ps_kd:cifar100", "eata:imagenet_c", "cotta:cifar10_c",
                "qlae:dsprites", "qarl:brax_ant", "monge_gap:long"):
     assert spec in SPECS
-  assert not any(s.endswith((":digits", ":digits_c")) for s in SPECS)
+  # CPU studies have smoke runs; crrelu's ViT on digits has its smoke off
+  # for the test budget (its MLP sibling `digits_mlp` runs one), so it is
+  # lowered here instead.
+  lowered_cpu_studies = {"crrelu:digits"}
+  assert not any(s.endswith((":digits", ":digits_c")) for s in SPECS
+                 if s not in lowered_cpu_studies)
 
 
 def test_a_dataset_without_a_stand_in_is_named():

@@ -37,6 +37,7 @@ batch, padded with masked rows (`train.eval_batch_size` >= their number).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import os
@@ -162,25 +163,33 @@ RACES = ("African-American", "Caucasian", "Hispanic")   # others -> "Other"
 def compas_table(data_dir: str, test_fraction: float, age_bands: int,
                  data_seed: int) -> Table:
   """ProPublica COMPAS two-year recidivism (see the module doc)."""
-  import pandas as pd  # pylint: disable=g-import-not-at-top
   path = os.path.join(os.path.expanduser(data_dir), COMPAS_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(
         f"compas: {path} not found; put ProPublica's {COMPAS_FILE} (github."
         "com/propublica/compas-analysis) under config.data.data_dir")
-  df = pd.read_csv(path)
-  df = df[(df.days_b_screening_arrest.abs() <= 30) & (df.is_recid != -1)
-          & (df.c_charge_degree != "O") & (df.score_text != "N/A")]
-  race = np.array([RACES.index(r) if r in RACES else 3 for r in df.race])
-  sex = (df.sex.to_numpy() == "Female").astype(np.int64)
-  x = np.stack([df.priors_count, df.juv_fel_count, df.juv_misd_count,
-                df.juv_other_count,
-                (df.c_charge_degree == "F").astype(float)], 1).astype(float)
-  label = df.two_year_recid.to_numpy().astype(np.int64)
+  with open(path, newline="", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  # ProPublica's filters (compas-analysis.ipynb): screening within 30 days
+  # of the arrest (rows without the field dropped), a known recidivism
+  # outcome, no ordinary traffic offences, a score.
+  df = [r for r in rows if r["days_b_screening_arrest"].strip()
+        and abs(float(r["days_b_screening_arrest"])) <= 30
+        and r["is_recid"] != "-1" and r["c_charge_degree"] != "O"
+        and r["score_text"] != "N/A"]
+  col = lambda name: np.array([float(r[name]) for r in df])
+  race = np.array([RACES.index(r["race"]) if r["race"] in RACES else 3
+                   for r in df])
+  sex = np.array([r["sex"] == "Female" for r in df], np.int64)
+  x = np.stack([col("priors_count"), col("juv_fel_count"),
+                col("juv_misd_count"), col("juv_other_count"),
+                np.array([r["c_charge_degree"] == "F" for r in df], float)],
+               1)
+  label = col("two_year_recid").astype(np.int64)
   rng = np.random.default_rng(data_seed)
   test = _split(len(df), test_fraction, rng)
   return _assemble(x, label.astype(float), label,
-                   (sex, df.age.to_numpy().astype(float), race),
+                   (sex, col("age"), race),
                    ("binary", "continuous", "categorical"),
                    ("sex", "age", "race"), test, age_bands)
 

@@ -14,6 +14,7 @@ from jax.test_util import check_grads
 
 from algos.fairness import dcov
 from algos.fairness import dcov_fairness
+from algos.fairness import insurance_data
 from algos.fairness import protected
 
 BLOCKS = (1, 1, 3)   # gender, age, region (3 categories)
@@ -171,3 +172,22 @@ def test_js_measures_and_lambda_calibration():
                              np.array([2, 0, 2])).tolist() == [2, 3, 5]
   with pytest.raises(ValueError, match="block sizes"):
     protected.split_blocks(np.zeros((3, 4)), (1, 1, 3))
+
+
+def test_compas_reader_applies_propublicas_filters(tmp_path):
+  cols = ("days_b_screening_arrest,is_recid,c_charge_degree,score_text,race,"
+          "sex,priors_count,juv_fel_count,juv_misd_count,juv_other_count,"
+          "two_year_recid,age")
+  rows = ["1,1,F,Low,Caucasian,Male,2,0,0,0,1,30",
+          "-40,0,M,Low,Caucasian,Male,0,0,0,0,0,40",     # screened too late
+          ",0,M,Low,Caucasian,Male,0,0,0,0,0,41",        # no screening date
+          "0,-1,F,Low,Hispanic,Female,1,0,0,0,0,22",      # unknown outcome
+          "0,0,O,Low,Asian,Female,1,0,0,0,0,23",          # traffic offence
+          "0,0,M,N/A,Asian,Female,1,0,0,0,0,24",          # no score
+          "3,0,M,High,Asian,Female,5,1,0,0,0,50",
+          "-2,1,F,Medium,African-American,Male,7,0,1,0,1,19"]
+  (tmp_path / insurance_data.COMPAS_FILE).write_text(
+      "\n".join((cols, *rows)) + "\n")
+  t = insurance_data.compas_table(str(tmp_path), 0.34, 3, 0)
+  n = sum(len(part["y"]) for part in (t.train, t.test))
+  assert n == 3
