@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
+from common.study import artifacts as artifacts_lib
+
 
 def sign_test_p(wins: int, losses: int) -> float:
   """Two-sided exact binomial sign test p-value (ties excluded)."""
@@ -73,8 +75,7 @@ def artifacts(configs: dict[str, Any], workdir: str,
   """Writes `paired.md` (the study's first metric, every pair of arms)."""
   metric = list(next(iter(configs.values())).study.metrics)[0]
   lower = "acc" not in metric
-  finals = {arm: {s: r.final for s, r in by_seed.items()}
-            for arm, by_seed in runs.items()}
+  finals = artifacts_lib.final_metrics(runs)
   command = ""
   study_md = os.path.join(workdir, "results.md")
   if os.path.exists(study_md):

@@ -7,8 +7,9 @@ how often each AnyLoss arm beats BCE on the metric it optimises.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping
+
+from common.study import artifacts as artifacts_lib
 
 # arm -> the metric its loss optimises (compared with BCE's on it).
 TARGETS = {"AnyLoss(F1)": "f1", "AnyLoss(BAcc)": "balanced_accuracy",
@@ -52,9 +53,6 @@ def artifacts(configs: Any, workdir: str,
               runs: Mapping[str, Mapping[int, Any]]) -> dict[str, str]:
   """Writes `per_fold.md` from the study's runs (arm -> seed -> RunResult)."""
   del configs
-  finals = {arm: {seed: run.final for seed, run in by_seed.items()}
-            for arm, by_seed in runs.items()}
-  path = os.path.join(workdir, "per_fold.md")
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(markdown(finals))
-  return {"per_fold": path}
+  finals = artifacts_lib.final_metrics(runs)
+  return {"per_fold": artifacts_lib.write_markdown(workdir, "per_fold.md",
+                                                   markdown(finals))}

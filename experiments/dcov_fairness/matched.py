@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from algos.fairness import protected
+from common.study import artifacts as artifacts_lib
 
 KINDS = ("marginal", "JdCov", "CCdCov")
 # Relative task-loss increases read off each sweep. BCE is capped at log 2
@@ -103,11 +104,8 @@ def artifacts(configs: Any, workdir: str,
               runs: Mapping[str, Mapping[int, Any]]) -> dict[str, str]:
   """Writes `matched.md` from the study's runs (arm -> seed -> RunResult)."""
   del configs
-  finals = {arm: {seed: run.final for seed, run in by_seed.items()}
-            for arm, by_seed in runs.items()}
-  path = os.path.join(workdir, "matched.md")
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(markdown(finals))
+  finals = artifacts_lib.final_metrics(runs)
+  path = artifacts_lib.write_markdown(workdir, "matched.md", markdown(finals))
   return {"matched": path, "tradeoff": plot(finals, workdir)}
 
 

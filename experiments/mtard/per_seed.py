@@ -14,6 +14,7 @@ import os
 from typing import Any, Mapping
 
 from common.core import logging_utils
+from common.study import artifacts as artifacts_lib
 
 BASE = "PGD-AT"
 BALANCE = ("temp_adv", "temp_nat", "w_adv", "entropy_ratio")
@@ -74,8 +75,7 @@ def artifacts(configs: Any, workdir: str,
               runs: Mapping[str, Mapping[int, Any]]) -> dict[str, str]:
   """Writes `per_seed.md` (arm -> seed -> RunResult)."""
   del configs
-  finals = {arm: {seed: run.final for seed, run in by_seed.items()}
-            for arm, by_seed in runs.items()}
+  finals = artifacts_lib.final_metrics(runs)
   balanced = [a for a in runs if a.startswith("B-MTARD")]
   balance = {seed: _last_train_step(run.workdir)
              for seed, run in (runs[balanced[0]].items() if balanced
