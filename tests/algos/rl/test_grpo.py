@@ -120,7 +120,7 @@ def test_clipped_loss_values_and_asymmetric_gradient():
   per = np.maximum(-a * ratio, -a * clip)
   per = np.where(a < 0, np.minimum(per, -a * dual), per)
   want = (per * mask).sum() / mask.sum()
-  value, grad = jax.value_and_grad(loss)(logp)
+  value, grad = jax.jit(jax.value_and_grad(loss))(logp)
   np.testing.assert_allclose(value, want, rtol=1e-6)
   # A > 0 and ratio above 1 + eps_high (0.9 / 0.5): no gradient; A < 0 and
   # ratio above 1 + eps_high (0.3 / 0.2 = 1.5): the unclipped side counts.
