@@ -1,0 +1,206 @@
+"""EPO: entropy-regularised policy optimisation for multi-turn LM agents.
+
+EPO: Entropy-regularized Policy Optimization for LLM Agents Reinforcement
+Learning. Xu et al. 2025, arXiv:2509.22576.
+Official code (PyTorch, a verl-agent fork): https://github.com/WujiangXu/EPO
+(`verl/workers/actor/dp_actor.py`: `generate_entropy_penalty`,
+`_calculate_epoch_based_entropy_weight`, `update_policy`;
+`verl/trainer/ppo/ray_trainer.py`: the entropy history;
+`agent_system/multi_turn_rollout/rollout_loop.py`: per-turn entropies).
+
+Pieces, all pure and jittable with traced numbers:
+
+* **Multi-turn trajectory entropy** (`trajectory_entropy`): the token
+  entropy aggregated over every turn of every trajectory (each turn is one
+  row in verl-agent, aggregated by `agg_loss`: `token-mean`,
+  `seq-mean-token-sum`, `seq-mean-token-mean`).
+* **Entropy history** (`update_entropy_history`, `entropy_history_mean`):
+  the mean entropy of each turn index k over all training iterations so far
+  (the trainer appends this iteration's per-turn batch means before the
+  update, so the current batch is included).
+* **Entropy corridor** (`entropy_corridor_mask`): a token at turn k is in
+  the corridor when `min_ratio * Hbar[k] < H < max_ratio * Hbar[k]`
+  (strict, token mode; seq mode uses the row's mean entropy); outside it the
+  penalty is `out_range_penalty`, inside 0. It is switched on for rows whose
+  turn is at least `gate_turn` (official: the micro-batch holds a turn
+  `>= max_steps // 2`, 25).
+* **Phase weight** (`epo_phase_weight`): 1 -> 0.8 over the first half of
+  `max_epochs` (`1 - 0.2 (1 - exp(-2 p))`), then `0.8 exp(-3 p)` -> 0.04
+  over the second (official `max_epochs` = 150).
+* **The loss** (`epo_regulariser`): the official actor adds
+  `-entropy_coeff * (H_traj - smooth_coeff * w * agg(penalty))` to the
+  PPO/GRPO loss.
+
+Reading of the official code that matters: `generate_entropy_penalty`
+returns `torch.where(within_range, 0, out_range_penalty)`, a constant, so
+the corridor term changes the loss value but has **no gradient**; with it the
+official EPO update equals PPO + `entropy_coeff` entropy bonus.
+`penalty_grad="official"` keeps that (a stop-gradient); `"distance"` (ours,
+not in the official code) multiplies the out-of-range indicator by the
+distance of H to the corridor, `penalty * |H - clip(H, lo, hi)|`, whose
+gradient pushes entropy back into the corridor from either side.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean")
+MASK_MODES = ("token", "seq")
+PENALTY_GRADS = ("official", "distance")
+
+
+def agg(values: jax.Array, mask: jax.Array, mode: str = "token-mean"
+        ) -> jax.Array:
+  """verl's `agg_loss` of `values` [N, T] under `mask` [N, T] (a scalar)."""
+  m = mask.astype(values.dtype)
+  if mode == "token-mean":
+    return jnp.sum(values * m) / jnp.maximum(jnp.sum(m), 1.0)
+  if mode == "seq-mean-token-sum":
+    return jnp.mean(jnp.sum(values * m, -1))
+  if mode == "seq-mean-token-mean":
+    return jnp.mean(jnp.sum(values * m, -1) / jnp.maximum(jnp.sum(m, -1), 1.0))
+  raise ValueError(f"unknown loss_agg_mode {mode!r}; allowed {AGG_MODES}")
+
+
+def trajectory_entropy(ent_tok: jax.Array, mask: jax.Array,
+                       mode: str = "token-mean") -> jax.Array:
+  """Entropy of multi-turn trajectories, [B, K, T] turns flattened to rows.
+
+  Args:
+    ent_tok: [B, K, T] (or [N, T]) token entropies of every turn's response.
+    mask: same shape, 1 on response tokens of turns that happened.
+    mode: verl's aggregation (`AGG_MODES`).
+  """
+  t = ent_tok.shape[-1]
+  return agg(ent_tok.reshape(-1, t), mask.reshape(-1, t), mode)
+
+
+def turn_entropy(ent_tok: jax.Array, mask: jax.Array
+                 ) -> tuple[jax.Array, jax.Array]:
+  """Per-turn batch mean entropy `[K]` and whether turn k happened `[K]`.
+
+  `ent_tok`, `mask`: [B, K, T] (the official `step_entropy_list`: the
+  token-mean over the active samples of each env step).
+  """
+  m = mask.astype(ent_tok.dtype)
+  count = jnp.sum(m, axis=(0, 2))
+  mean = jnp.sum(ent_tok * m, axis=(0, 2)) / jnp.maximum(count, 1.0)
+  return mean, count > 0
+
+
+def init_entropy_history(num_turns: int) -> dict[str, jax.Array]:
+  """An empty history of `num_turns` turn indices."""
+  return {"sum": jnp.zeros(num_turns), "count": jnp.zeros(num_turns)}
+
+
+def update_entropy_history(history: dict[str, jax.Array],
+                           step_entropy: jax.Array, happened: jax.Array
+                           ) -> dict[str, jax.Array]:
+  """Adds one iteration's per-turn entropies `[K]` (where `happened`)."""
+  h = happened.astype(step_entropy.dtype)
+  return {"sum": history["sum"] + step_entropy * h,
+          "count": history["count"] + h}
+
+
+def entropy_history_mean(history: dict[str, jax.Array]) -> jax.Array:
+  """[K] mean entropy of each turn over the iterations seen (0 if none)."""
+  return history["sum"] / jnp.maximum(history["count"], 1.0)
+
+
+def entropy_corridor_mask(ent_tok: jax.Array, h_ref: jax.Array,
+                          min_ratio: float | jax.Array,
+                          max_ratio: float | jax.Array,
+                          out_range_penalty: float | jax.Array,
+                          mode: str = "token") -> tuple[jax.Array, jax.Array]:
+  """Official corridor values: `out_range_penalty` outside, 0 inside.
+
+  Args:
+    ent_tok: [N, T] token entropies (one row per turn).
+    h_ref: [N] the historical mean entropy of each row's turn index.
+    min_ratio, max_ratio: corridor bounds relative to `h_ref`.
+    out_range_penalty: the value outside the corridor.
+    mode: `"token"` (every token against the corridor) or `"seq"` (the row's
+      plain mean over all T positions, as the official `entropy.mean(-1)`).
+
+  Returns:
+    `(penalty [N, T], inside [N, T] bool)`.
+  """
+  if mode not in MASK_MODES:
+    raise ValueError(f"unknown mask_mode {mode!r}; allowed {MASK_MODES}")
+  h = ent_tok if mode == "token" else jnp.broadcast_to(
+      jnp.mean(ent_tok, -1, keepdims=True), ent_tok.shape)
+  ref = h_ref[:, None]
+  inside = (h > ref * min_ratio) & (h < ref * max_ratio)
+  pen = jnp.where(inside, 0.0, out_range_penalty).astype(ent_tok.dtype)
+  return pen, inside
+
+
+def entropy_corridor_penalty(ent_tok: jax.Array, h_ref: jax.Array,
+                             min_ratio, max_ratio, out_range_penalty,
+                             mode: str = "token",
+                             penalty_grad: str = "official") -> jax.Array:
+  """[N, T] corridor penalty with the chosen gradient (module docstring)."""
+  if penalty_grad not in PENALTY_GRADS:
+    raise ValueError(f"unknown penalty_grad {penalty_grad!r}; allowed "
+                     f"{PENALTY_GRADS}")
+  pen, inside = entropy_corridor_mask(jax.lax.stop_gradient(ent_tok), h_ref,
+                                      min_ratio, max_ratio,
+                                      out_range_penalty, mode)
+  if penalty_grad == "official":
+    return pen
+  h = ent_tok if mode == "token" else jnp.broadcast_to(
+      jnp.mean(ent_tok, -1, keepdims=True), ent_tok.shape)
+  ref = jax.lax.stop_gradient(h_ref)[:, None]
+  dist = jnp.abs(h - jnp.clip(h, ref * min_ratio, ref * max_ratio))
+  return jnp.where(inside, 0.0, out_range_penalty * dist)
+
+
+def epo_phase_weight(epoch: jax.Array | int, max_epochs: jax.Array | int
+                     ) -> jax.Array:
+  """The official decaying phase weight (1 at epoch 0, 0.04 at the end)."""
+  epoch = jnp.asarray(epoch, jnp.float32)
+  max_epochs = jnp.asarray(max_epochs, jnp.float32)
+  e = jnp.clip(epoch, 0.0, jnp.maximum(max_epochs, 0.0))
+  half = jnp.floor(max_epochs / 2)
+  rest = max_epochs - half
+  first = 1.0 - 0.2 * (1.0 - jnp.exp(-2.0 * e / jnp.maximum(half, 1.0)))
+  second = 0.8 * jnp.exp(-3.0 * (e - half) / jnp.maximum(rest, 1.0))
+  w = jnp.where(e <= half, jnp.where(half == 0, 1.0, first),
+                jnp.where(rest == 0, 0.8, second))
+  return jnp.where(max_epochs <= 0, 1.0, w)
+
+
+def epo_regulariser(ent_tok: jax.Array, mask: jax.Array, turn: jax.Array,
+                    history_mean: jax.Array, epoch: jax.Array, hp: dict,
+                    *, agg_mode: str = "token-mean", mask_mode: str = "token",
+                    penalty_grad: str = "official",
+                    smooth_weights: bool = True) -> tuple[jax.Array, dict]:
+  """The term EPO adds to the PPO/GRPO loss, and its metrics.
+
+  Args:
+    ent_tok: [N, T] token entropies of N turn-rows (differentiable).
+    mask: [N, T] response mask.
+    turn: [N] int, each row's turn index (the official `rollout_step`).
+    history_mean: [K] historical per-turn mean entropy.
+    epoch: training epoch (the phase weight's clock).
+    hp: traced numbers `entropy_coeff`, `smooth_coeff`, `min_ratio`,
+      `max_ratio`, `out_range_penalty`, `gate_turn`, `max_epochs`.
+
+  Returns:
+    `(loss, metrics)`, loss `= -entropy_coeff * (H - smooth_coeff * w *
+    agg(penalty))`.
+  """
+  h = agg(ent_tok, mask, agg_mode)
+  h_ref = history_mean[jnp.clip(turn, 0, history_mean.shape[0] - 1)]
+  pen = entropy_corridor_penalty(ent_tok, h_ref, hp["min_ratio"],
+                                 hp["max_ratio"], hp["out_range_penalty"],
+                                 mask_mode, penalty_grad)
+  gate = (turn >= hp["gate_turn"]).astype(pen.dtype)[:, None]
+  w = epo_phase_weight(epoch, hp["max_epochs"]) if smooth_weights else 1.0
+  pen_loss = agg(pen * gate * w, mask, agg_mode)
+  loss = -hp["entropy_coeff"] * (h - hp["smooth_coeff"] * pen_loss)
+  inside = agg((pen == 0).astype(pen.dtype), mask * gate, "token-mean")
+  return loss, {"entropy": h, "corridor_penalty": pen_loss,
+                "corridor_inside": inside, "phase_weight": jnp.asarray(w)}
