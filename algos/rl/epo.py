@@ -24,9 +24,10 @@ Pieces, all pure and jittable with traced numbers:
   penalty is `out_range_penalty`, inside 0. It is switched on for rows whose
   turn is at least `gate_turn` (official: the micro-batch holds a turn
   `>= max_steps // 2`, 25).
-* **Phase weight** (`epo_phase_weight`): 1 -> 0.8 over the first half of
-  `max_epochs` (`1 - 0.2 (1 - exp(-2 p))`), then `0.8 exp(-3 p)` -> 0.04
-  over the second (official `max_epochs` = 150).
+* **Phase weight** (`epo_phase_weight`): `1 - 0.2 (1 - exp(-2 p))`, 1 ->
+  0.83, over the first half of `max_epochs` (p the progress in it), then
+  `0.8 exp(-3 p)`, 0.8 -> 0.04, over the second (official `max_epochs` =
+  150, hard-coded in `update_policy`).
 * **The loss** (`epo_regulariser`): the official actor adds
   `-entropy_coeff * (H_traj - smooth_coeff * w * agg(penalty))` to the
   PPO/GRPO loss.
