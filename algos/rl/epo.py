@@ -47,6 +47,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from algos.rl import grpo
+from common.core import method as method_lib
+from common.envs import text_corridor as tc
+
 AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean")
 MASK_MODES = ("token", "seq")
 PENALTY_GRADS = ("official", "distance")
@@ -119,7 +123,8 @@ def entropy_corridor_mask(ent_tok: jax.Array, h_ref: jax.Array,
 
   Args:
     ent_tok: [N, T] token entropies (one row per turn).
-    h_ref: [N] the historical mean entropy of each row's turn index.
+    h_ref: [N] the historical mean entropy of each row's turn index, or
+      [N, T] per token (a multi-turn row whose tokens span several turns).
     min_ratio, max_ratio: corridor bounds relative to `h_ref`.
     out_range_penalty: the value outside the corridor.
     mode: `"token"` (every token against the corridor) or `"seq"` (the row's
@@ -132,7 +137,7 @@ def entropy_corridor_mask(ent_tok: jax.Array, h_ref: jax.Array,
     raise ValueError(f"unknown mask_mode {mode!r}; allowed {MASK_MODES}")
   h = ent_tok if mode == "token" else jnp.broadcast_to(
       jnp.mean(ent_tok, -1, keepdims=True), ent_tok.shape)
-  ref = h_ref[:, None]
+  ref = h_ref[:, None] if h_ref.ndim == 1 else h_ref
   inside = (h > ref * min_ratio) & (h < ref * max_ratio)
   pen = jnp.where(inside, 0.0, out_range_penalty).astype(ent_tok.dtype)
   return pen, inside
@@ -153,7 +158,8 @@ def entropy_corridor_penalty(ent_tok: jax.Array, h_ref: jax.Array,
     return pen
   h = ent_tok if mode == "token" else jnp.broadcast_to(
       jnp.mean(ent_tok, -1, keepdims=True), ent_tok.shape)
-  ref = jax.lax.stop_gradient(h_ref)[:, None]
+  ref = jax.lax.stop_gradient(h_ref)
+  ref = ref[:, None] if ref.ndim == 1 else ref
   dist = jnp.abs(h - jnp.clip(h, ref * min_ratio, ref * max_ratio))
   return jnp.where(inside, 0.0, out_range_penalty * dist)
 
@@ -183,7 +189,8 @@ def epo_regulariser(ent_tok: jax.Array, mask: jax.Array, turn: jax.Array,
   Args:
     ent_tok: [N, T] token entropies of N turn-rows (differentiable).
     mask: [N, T] response mask.
-    turn: [N] int, each row's turn index (the official `rollout_step`).
+    turn: [N] int, each row's turn index (the official `rollout_step`), or
+      [N, T] each token's (one row per multi-turn trajectory).
     history_mean: [K] historical per-turn mean entropy.
     epoch: training epoch (the phase weight's clock).
     hp: traced numbers `entropy_coeff`, `smooth_coeff`, `min_ratio`,
@@ -198,10 +205,101 @@ def epo_regulariser(ent_tok: jax.Array, mask: jax.Array, turn: jax.Array,
   pen = entropy_corridor_penalty(ent_tok, h_ref, hp["min_ratio"],
                                  hp["max_ratio"], hp["out_range_penalty"],
                                  mask_mode, penalty_grad)
-  gate = (turn >= hp["gate_turn"]).astype(pen.dtype)[:, None]
+  gate = (turn >= hp["gate_turn"]).astype(pen.dtype)
+  gate = gate[:, None] if gate.ndim == 1 else gate
   w = epo_phase_weight(epoch, hp["max_epochs"]) if smooth_weights else 1.0
   pen_loss = agg(pen * gate * w, mask, agg_mode)
   loss = -hp["entropy_coeff"] * (h - hp["smooth_coeff"] * pen_loss)
   inside = agg((pen == 0).astype(pen.dtype), mask * gate, "token-mean")
   return loss, {"entropy": h, "corridor_penalty": pen_loss,
                 "corridor_inside": inside, "phase_weight": jnp.asarray(w)}
+
+
+# ------------------------------------------------ the GRPO-core plug-ins
+# EPO's numbers beyond GRPO's (traced; `history_turns` also sizes the
+# history state). Official defaults: README / examples/general_running_
+# server.sh (min 0, max 2.0, penalty 0.05-0.1, smooth_coeff 1.0) and
+# dp_actor.py (max_epochs 150; the gate there is turn >= max_steps // 2 =
+# 25 of ALFWorld's 50, ours defaults to every turn: gate_turn 0).
+EXTRA = dict(smooth_coeff=1.0, min_ratio=0.0, max_ratio=2.0,
+             out_range_penalty=0.1, gate_turn=0.0, max_epochs=150.0,
+             smooth_weights=1.0, tokens_per_turn=3.0, history_turns=20.0)
+_HOW = {"token_mean": "token-mean", "seq_mean_token_mean":
+        "seq-mean-token-mean"}
+
+
+def _make_regularizer(cfg: dict, penalty_grad: str) -> grpo.Regularizer:
+  k = int(cfg.get("history_turns", EXTRA["history_turns"]))
+
+  def init(ctx):
+    del ctx
+    return {**init_entropy_history(k), "step": jnp.zeros(())}
+
+  def loss(hp, state, stats, how):
+    n, t = stats.entropy.shape
+    turn = jnp.floor(jnp.arange(t) / hp["tokens_per_turn"]).astype(jnp.int32)
+    turn = jnp.broadcast_to(jnp.minimum(turn, k - 1), (n, t))
+    ent = jax.lax.stop_gradient(stats.entropy)
+    onehot = jax.nn.one_hot(turn, k) * stats.mask[..., None]     # [N, T, K]
+    count = onehot.sum((0, 1))
+    step_ent = jnp.einsum("ntk,nt->k", onehot, ent) / jnp.maximum(count, 1.0)
+    hist = update_entropy_history(state, step_ent, count > 0)
+    h_ref = entropy_history_mean(hist)[turn]
+    pen = entropy_corridor_penalty(stats.entropy, h_ref, hp["min_ratio"],
+                                   hp["max_ratio"], hp["out_range_penalty"],
+                                   "token", penalty_grad)
+    gate = (turn >= hp["gate_turn"]).astype(pen.dtype)
+    w = jnp.where(hp["smooth_weights"] > 0,
+                  epo_phase_weight(state["step"], hp["max_epochs"]), 1.0)
+    pen_loss = agg(pen * gate * w, stats.mask, _HOW[how])
+    # the official -entropy_coeff * (H - smooth_coeff * penalty): the
+    # core already adds -entropy_coef * H
+    term = hp["entropy_coef"] * hp["smooth_coeff"] * pen_loss
+    sg = jax.lax.stop_gradient
+    inside = agg((pen == 0).astype(pen.dtype), stats.mask * gate,
+                 "token-mean")
+    metrics = {"epo_penalty": sg(pen_loss), "epo_inside": sg(inside),
+               "epo_weight": jnp.asarray(w, jnp.float32)}
+    return term, metrics, {**hist, "step": state["step"] + 1}
+
+  return grpo.Regularizer(init=init, loss=loss)
+
+
+@grpo.register_regularizer("epo")
+def make_epo_regularizer(cfg: dict) -> grpo.Regularizer:
+  """EPO as the official code computes it (the penalty has no gradient)."""
+  return _make_regularizer(cfg, "official")
+
+
+@grpo.register_regularizer("epo_distance")
+def make_epo_distance_regularizer(cfg: dict) -> grpo.Regularizer:
+  """EPO with a differentiable corridor (ours; see the module docstring)."""
+  return _make_regularizer(cfg, "distance")
+
+
+@grpo.register_rollout("text_corridor")
+def corridor_rollout(env, prompts, rng):
+  """G episodes per world of the batch (`corridor_worlds`), scored by
+  success (1 at success, 0 otherwise), with group advantages."""
+  max_turns = (env.spec.max_new_tokens + 2) // 3
+  worlds = {"length": prompts["length"], "key_pos": prompts["key_pos"]}
+  ro = tc.rollout(env.model, env.params, worlds, rng,
+                  group_size=env.spec.group_size, max_turns=max_turns,
+                  temperature=env.hp["temperature"])
+  ro["rewards"] = ro.pop("reward")
+  ro["advantages"] = grpo.group_advantages(ro["rewards"], env.spec.group_size,
+                                           env.hp["adv_eps"])
+  ro["metrics"] = {"success": jnp.mean(ro.pop("success")),
+                   "turns": jnp.mean(ro.pop("num_turns").astype(jnp.float32))}
+  ro.pop("turn")
+  return ro
+
+
+@method_lib.register_method("epo")
+def make(cfg: dict) -> method_lib.Method:
+  """GRPO on the corridor with EPO's regulariser (`regularizer` may name
+  `none` for the GRPO / GRPO + entropy baselines, same extra keys)."""
+  return grpo.make_method("epo", {"regularizer": "epo",
+                                  "rollout": "text_corridor",
+                                  "reward": "arithmetic", **cfg},
+                          extra=EXTRA)

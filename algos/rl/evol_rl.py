@@ -43,6 +43,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from algos.rl import grpo
+from common.core import method as method_lib
+
 # official bands and fall-backs (`_compute_similarity_based_rewards`)
 MAJORITY_BAND = (0.5, 1.0)
 MINORITY_BAND = (-1.0, -0.5)
@@ -179,3 +182,65 @@ def bag_of_ngrams_embedding(tokens: jax.Array, mask: jax.Array,
 
 group_evol_rl_rewards = jax.vmap(evol_rl_rewards, in_axes=(0, 0, 0, None))
 group_ttrl_rewards = jax.vmap(ttrl_rewards)
+
+
+# ------------------------------------------------ the GRPO-core plug-ins
+# Hyperparameters of the `evol_rl` / `ttrl` methods beyond GRPO's (traced).
+EXTRA = {"novelty_alpha": 0.5}
+EMBED_DIM, EMBED_NGRAM = 256, 3
+
+
+def _reward_inputs(inputs) -> tuple[jax.Array, jax.Array, int]:
+  g = inputs.group_size
+  valid = inputs.parsable & ~inputs.overflow
+  return inputs.parsed.reshape(-1, g), valid.reshape(-1, g), g
+
+
+def _label_metrics(inputs, agrees: jax.Array) -> dict[str, jax.Array]:
+  """Monitoring only (labels never reach the reward): how often the
+  majority is right, and the majority's share of the group."""
+  g = inputs.group_size
+  answers, valid, _ = _reward_inputs(inputs)
+  label = jax.vmap(majority_vote)(answers, valid)[0]
+  truth = inputs.answer.reshape(-1, g)[:, 0]
+  return {"label_accuracy": jnp.mean((label == truth) & valid.any(1)),
+          "majority_ratio": jnp.mean(agrees.reshape(-1, g).mean(1)),
+          "parse_rate": jnp.mean(valid)}
+
+
+@grpo.register_reward("ttrl")
+def ttrl_reward(hp, inputs):
+  """TTRL: 1 for the group's majority answer, else 0 (label-free)."""
+  del hp
+  answers, valid, _ = _reward_inputs(inputs)
+  r = group_ttrl_rewards(answers, valid).reshape(-1)
+  return r, _label_metrics(inputs, r > 0)
+
+
+@grpo.register_reward("evol_rl")
+def evol_rl_reward(hp, inputs):
+  """EVOL-RL with a hashed byte-trigram embedding of each completion."""
+  answers, valid, g = _reward_inputs(inputs)
+  emb = bag_of_ngrams_embedding(inputs.completion, inputs.mask, EMBED_DIM,
+                                EMBED_NGRAM)
+  r = group_evol_rl_rewards(answers, valid, emb.reshape(-1, g, EMBED_DIM),
+                            hp["novelty_alpha"]).reshape(-1)
+  agrees = jax.vmap(majority_vote)(answers, valid)[1].reshape(-1)
+  metrics = _label_metrics(inputs, agrees)
+  sim = jax.vmap(similarity_matrix)(emb.reshape(-1, g, EMBED_DIM))
+  off = 1.0 - jnp.eye(g)
+  metrics["mean_similarity"] = jnp.mean(jnp.sum(sim * off, -1) / (g - 1))
+  return r.astype(jnp.float32), metrics
+
+
+@method_lib.register_method("evol_rl")
+def make_evol_rl(cfg: dict) -> method_lib.Method:
+  """GRPO with the EVOL-RL reward (a different `reward` may be named)."""
+  return grpo.make_method("evol_rl", {"reward": "evol_rl", **cfg},
+                          extra=EXTRA)
+
+
+@method_lib.register_method("ttrl")
+def make_ttrl(cfg: dict) -> method_lib.Method:
+  """GRPO with the TTRL majority-vote reward (the baseline)."""
+  return grpo.make_method("ttrl", {"reward": "ttrl", **cfg}, extra=EXTRA)

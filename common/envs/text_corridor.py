@@ -56,16 +56,30 @@ def check(min_length: int, max_length: int, max_turns: int) -> None:
                      f"{max_length + 1}: the longest world is unsolvable")
 
 
-def reset(rng: jax.Array, min_length: int, max_length: int
-          ) -> dict[str, jax.Array]:
-  """One world: `{length, key_pos, pos, has_key, done, success}` scalars."""
+def draw_worlds(rng: jax.Array, n: int, min_length, max_length
+                ) -> dict[str, jax.Array]:
+  """`n` worlds: `{length [n], key_pos [n]}` int32 (bounds may be traced)."""
   k1, k2 = jax.random.split(rng)
-  length = jax.random.randint(k1, (), min_length, max_length + 1)
-  key_pos = jax.random.randint(k2, (), 1, length - 1)
+  length = jax.random.randint(k1, (n,), min_length, max_length + 1)
+  key_pos = jax.random.randint(k2, (n,), 1, length - 1)
+  return {"length": length.astype(jnp.int32),
+          "key_pos": key_pos.astype(jnp.int32)}
+
+
+def reset(world: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """The start state of one world: `{length, key_pos, pos, has_key, done,
+  success}` scalars."""
   z = jnp.zeros((), jnp.int32)
-  return {"length": length, "key_pos": key_pos, "pos": z,
+  return {"length": world["length"], "key_pos": world["key_pos"], "pos": z,
           "has_key": jnp.zeros((), bool), "done": jnp.zeros((), bool),
           "success": jnp.zeros((), bool)}
+
+
+def prompts(worlds: dict[str, jax.Array]) -> jax.Array:
+  """[n, 3] the first observation of each world: `[bos, cell_0, hold_0]`."""
+  obs = jax.vmap(lambda w: observe(reset(w)))(worlds)
+  return jnp.concatenate(
+      [jnp.full((obs.shape[0], 1), BOS, jnp.int32), obs], axis=1)
 
 
 def observe(state: dict[str, jax.Array]) -> jax.Array:
@@ -96,20 +110,20 @@ def step(state: dict[str, jax.Array], action: jax.Array
   return new, (live & win).astype(jnp.float32)
 
 
-def rollout(model: nn.Module, params: Any, rng: jax.Array, *,
-            num_worlds: int, group_size: int, min_length: int = 4,
-            max_length: int = 7, max_turns: int = 20,
-            temperature: jax.Array | float = 1.0) -> dict[str, jax.Array]:
-  """G episodes in each of `num_worlds` fresh worlds (jittable).
+def rollout(model: nn.Module, params: Any, worlds: dict[str, jax.Array],
+            rng: jax.Array, *, group_size: int, max_turns: int = 20,
+            temperature: jax.Array | float = 1.0,
+            greedy: jax.Array | bool = False) -> dict[str, jax.Array]:
+  """G episodes in each world of `worlds` (`draw_worlds`; jittable).
 
-  Returns the rollout layout (module docstring), N = num_worlds * G rows,
+  Returns the rollout layout (module docstring), N = B * G rows,
   S = 1 + 3 * max_turns tokens, L = S - 3 completion slots.
   """
+  num_worlds = worlds["length"].shape[0]
   n, s = num_worlds * group_size, 1 + 3 * max_turns
-  k_world, k_act = jax.random.split(rng)
-  worlds = jax.vmap(lambda k: reset(k, min_length, max_length))(
-      jax.random.split(k_world, num_worlds))
-  state = jax.tree.map(lambda x: jnp.repeat(x, group_size, 0), worlds)
+  k_act = rng
+  state = jax.vmap(reset)(jax.tree.map(
+      lambda x: jnp.repeat(x, group_size, 0), worlds))
   tokens = jnp.zeros((n, s), jnp.int32).at[:, 0].set(BOS)
   tokens = tokens.at[:, 1:3].set(jax.vmap(observe)(state))
   params = jax.lax.stop_gradient(params)
@@ -124,7 +138,7 @@ def rollout(model: nn.Module, params: Any, rng: jax.Array, *,
     last = jnp.take_along_axis(logits, (length - 1)[:, None, None], 1)[:, 0]
     action, logp, ent = decoding.sample_token(
         last.astype(jnp.float32), jax.random.fold_in(k_act, t),
-        temperature, 0, 1.0, False)
+        temperature, 0, 1.0, greedy)
     live = ~state["done"]
     state, reward = jax.vmap(step)(state, action)
     obs = jax.vmap(observe)(state)
