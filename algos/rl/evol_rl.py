@@ -196,16 +196,28 @@ def _reward_inputs(inputs) -> tuple[jax.Array, jax.Array, int]:
   return inputs.parsed.reshape(-1, g), valid.reshape(-1, g), g
 
 
-def _label_metrics(inputs, agrees: jax.Array) -> dict[str, jax.Array]:
+def _embed(inputs) -> jax.Array:
+  """[prompts, G, EMBED_DIM] byte-trigram embeddings of the completions."""
+  emb = bag_of_ngrams_embedding(inputs.completion, inputs.mask, EMBED_DIM,
+                                EMBED_NGRAM)
+  return emb.reshape(-1, inputs.group_size, EMBED_DIM)
+
+
+def _label_metrics(inputs, agrees: jax.Array, emb: jax.Array
+                   ) -> dict[str, jax.Array]:
   """Monitoring only (labels never reach the reward): how often the
-  majority is right, and the majority's share of the group."""
+  majority is right, the majority's share of the group, and the mean
+  pairwise (clipped cosine) similarity of the group's completions."""
   g = inputs.group_size
   answers, valid, _ = _reward_inputs(inputs)
   label = jax.vmap(majority_vote)(answers, valid)[0]
   truth = inputs.answer.reshape(-1, g)[:, 0]
+  sim = jax.vmap(similarity_matrix)(emb)
+  off = 1.0 - jnp.eye(g)
   return {"label_accuracy": jnp.mean((label == truth) & valid.any(1)),
           "majority_ratio": jnp.mean(agrees.reshape(-1, g).mean(1)),
-          "parse_rate": jnp.mean(valid)}
+          "parse_rate": jnp.mean(valid),
+          "mean_similarity": jnp.mean(jnp.sum(sim * off, -1) / (g - 1))}
 
 
 @grpo.register_reward("ttrl")
@@ -214,23 +226,18 @@ def ttrl_reward(hp, inputs):
   del hp
   answers, valid, _ = _reward_inputs(inputs)
   r = group_ttrl_rewards(answers, valid).reshape(-1)
-  return r, _label_metrics(inputs, r > 0)
+  return r, _label_metrics(inputs, r > 0, _embed(inputs))
 
 
 @grpo.register_reward("evol_rl")
 def evol_rl_reward(hp, inputs):
   """EVOL-RL with a hashed byte-trigram embedding of each completion."""
-  answers, valid, g = _reward_inputs(inputs)
-  emb = bag_of_ngrams_embedding(inputs.completion, inputs.mask, EMBED_DIM,
-                                EMBED_NGRAM)
-  r = group_evol_rl_rewards(answers, valid, emb.reshape(-1, g, EMBED_DIM),
+  answers, valid, _ = _reward_inputs(inputs)
+  emb = _embed(inputs)
+  r = group_evol_rl_rewards(answers, valid, emb,
                             hp["novelty_alpha"]).reshape(-1)
   agrees = jax.vmap(majority_vote)(answers, valid)[1].reshape(-1)
-  metrics = _label_metrics(inputs, agrees)
-  sim = jax.vmap(similarity_matrix)(emb.reshape(-1, g, EMBED_DIM))
-  off = 1.0 - jnp.eye(g)
-  metrics["mean_similarity"] = jnp.mean(jnp.sum(sim * off, -1) / (g - 1))
-  return r.astype(jnp.float32), metrics
+  return r.astype(jnp.float32), _label_metrics(inputs, agrees, emb)
 
 
 @method_lib.register_method("evol_rl")

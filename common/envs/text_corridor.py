@@ -8,11 +8,12 @@ World: a corridor of `length` cells (drawn per episode in
 [min_length, max_length]), the agent at cell 0, a key at a random cell in
 [1, length - 2], a door at the last cell. Actions: `left`, `right`, `pick`
 (takes the key on its cell), `open` (at the door with the key: success,
-reward 1, episode over). Any other token the policy emits is an invalid
-action (the turn is spent, nothing happens), as an LLM agent's unparsable
-reply. An episode has at most `max_turns` turns; the shortest solution takes
-`length + 1`. A uniformly random valid-action policy succeeds ~7% of the time
-at the defaults (lengths 4-7, 20 turns): the reward is sparse.
+reward 1, episode over). Every token the policy emits is parsed to an
+action: the four action words directly, any other token `t` to action
+`t mod 4` (a lenient action parser, so an untrained policy acts at random
+rather than idles). An episode has at most `max_turns` turns; the shortest
+solution takes `length + 1`. A uniformly random policy succeeds ~7% of the
+time at the defaults (lengths 4-7, 20 turns): the reward is sparse.
 
 Text: a trajectory is one token sequence, `[bos, cell_0, hold_0, a_0, cell_1,
 hold_1, a_1, ...]`, with `cell` in {empty, key, door} (the key shows only
@@ -95,6 +96,8 @@ def step(state: dict[str, jax.Array], action: jax.Array
          ) -> tuple[dict[str, jax.Array], jax.Array]:
   """`(state, reward)` after one action token (no-op once done)."""
   live = ~state["done"]
+  action = jnp.where((action >= LEFT) & (action <= OPEN), action,
+                     LEFT + action % 4)
   pos = state["pos"] + jnp.where(action == RIGHT, 1, 0) - jnp.where(
       action == LEFT, 1, 0)
   pos = jnp.clip(pos, 0, state["length"] - 1)

@@ -60,7 +60,8 @@ def test_bad_modes():
 
 def test_corridor_env_scripted_episode():
   # a length-5 world with the key at 2: right, pick(wrong cell), right,
-  # pick, invalid token, right, right, open -> reward 1 on the last step
+  # pick, another word (parsed to pick: a no-op now), right, right, open ->
+  # reward 1 on the last step
   state = {"length": np.int32(5), "key_pos": np.int32(2), "pos": np.int32(0),
            "has_key": False, "done": False, "success": False}
   acts = np.array([tc.RIGHT, tc.PICK, tc.RIGHT, tc.PICK, tc.EMPTY,
