@@ -299,7 +299,5 @@ def corridor_rollout(env, prompts, rng):
 def make(cfg: dict) -> method_lib.Method:
   """GRPO on the corridor with EPO's regulariser (`regularizer` may name
   `none` for the GRPO / GRPO + entropy baselines, same extra keys)."""
-  return grpo.make_method("epo", {"regularizer": "epo",
-                                  "rollout": "text_corridor",
-                                  "reward": "arithmetic", **cfg},
-                          extra=EXTRA)
+  return grpo.make_method("epo", cfg, extra={
+      **EXTRA, "regularizer": "epo", "rollout": "text_corridor"})

@@ -187,6 +187,8 @@ group_ttrl_rewards = jax.vmap(ttrl_rewards)
 # ------------------------------------------------ the GRPO-core plug-ins
 # Hyperparameters of the `evol_rl` / `ttrl` methods beyond GRPO's (traced).
 EXTRA = {"novelty_alpha": 0.5}
+_EVOL_RL = {**EXTRA, "reward": "evol_rl"}   # method defaults over GRPO's
+_TTRL = {**EXTRA, "reward": "ttrl"}
 EMBED_DIM, EMBED_NGRAM = 256, 3
 
 
@@ -243,11 +245,10 @@ def evol_rl_reward(hp, inputs):
 @method_lib.register_method("evol_rl")
 def make_evol_rl(cfg: dict) -> method_lib.Method:
   """GRPO with the EVOL-RL reward (a different `reward` may be named)."""
-  return grpo.make_method("evol_rl", {"reward": "evol_rl", **cfg},
-                          extra=EXTRA)
+  return grpo.make_method("evol_rl", cfg, extra=_EVOL_RL)
 
 
 @method_lib.register_method("ttrl")
 def make_ttrl(cfg: dict) -> method_lib.Method:
   """GRPO with the TTRL majority-vote reward (the baseline)."""
-  return grpo.make_method("ttrl", {"reward": "ttrl", **cfg}, extra=EXTRA)
+  return grpo.make_method("ttrl", cfg, extra=_TTRL)
