@@ -18,7 +18,7 @@ prompts (`test_ood`).
 
 Variants (`--config=experiments/evol_rl/config.py:<variant>`):
   arith     (default) CPU, minutes per run.
-  qwen2.5   the same method on a real checkpoint (Qwen2.5-Math-1.5B shape,
+  qwen2.5   the same method on a real checkpoint (the Qwen2.5-0.5B shape,
             the paper's GRPO settings from third_party_configs/evol_rl;
             GPU/TPU, `sft.enabled=False`, smoke off).
 
@@ -75,17 +75,17 @@ def get_config(variant: str = "arith"):
     # tests/algos/rl/ (test_evol_rl*.py, test_grpo.py)
     c.smoke.enabled = False
   else:
-    # Real checkpoint: tokenizer.json and weights from the HF directory
-    # (`common/convert/hf_checkpoint.py`); the paper's settings.
-    c.data.kwargs = mlc.ConfigDict(dict(size="standard", prompt_len=64,
-                                        tokenizer="/ckpt/Qwen2.5-1.5B/"
-                                                  "tokenizer.json"))
+    # Real checkpoint, the paper's GRPO settings. The checkpoint's
+    # tokenizer is named at launch (the file must exist to validate):
+    #   --config.data.kwargs.tokenizer=/ckpt/Qwen2.5-0.5B/tokenizer.json
+    #   --config.method.evol_rl.tokenizer=/ckpt/Qwen2.5-0.5B/tokenizer.json
+    # (weights: see third_party_configs/evol_rl).
+    c.data.kwargs = mlc.ConfigDict(dict(size="standard", prompt_len=64))
     c.model.kwargs = mlc.ConfigDict(dict(size="qwen2_0.5b", max_len=1088,
                                          remat=True))
     common = dict(group_size=32, max_new_tokens=1024, eps_low=0.2,
                   eps_high=0.28, reference=True, kl_coef=0.001,
-                  entropy_coef=0.0, temperature=1.0, parser="host",
-                  tokenizer="/ckpt/Qwen2.5-1.5B/tokenizer.json")
+                  entropy_coef=0.0, temperature=1.0, parser="host")
     c.method.evol_rl = _method(reward="evol_rl", **common)
     c.method.ttrl = _method(reward="ttrl", **common)
     c.schedule.update(name="constant", learning_rate=5e-7)
