@@ -63,11 +63,12 @@ register_rollout = ROLLOUTS.register
 # number is a traced hyperparameter.
 STATIC = ("group_size", "max_new_tokens", "use_cache", "reward",
           "regularizer", "rollout", "loss_agg", "reference", "parser",
-          "tokenizer")
+          "tokenizer", "checkpoint", "eos_id")
 DEFAULTS = dict(
     group_size=8, max_new_tokens=48, use_cache=True, reward="arithmetic",
     regularizer="none", rollout="single_turn", loss_agg="token_mean",
-    reference=False, parser="jax", tokenizer="byte",
+    reference=False, parser="jax", tokenizer="byte", checkpoint="",
+    eos_id=-1,
     temperature=1.0, top_p=1.0, eps_low=0.2, eps_high=0.28, clip_dual=3.0,
     entropy_coef=0.0, kl_coef=0.0, adv_eps=1e-6, correct_reward=1.0,
     wrong_reward=0.0, unparsable_reward=0.0)
@@ -369,8 +370,28 @@ def rollout_value_and_grad(spec: Spec, reg: Regularizer, hp, ctx, params,
   return (loss, aux), grads
 
 
+def _load(method_cfg: dict[str, Any], run) -> dict[str, Any]:
+  """Host: the parameters of the HF checkpoint `method_cfg["checkpoint"]`
+  (a Llama/Qwen2 save_pretrained directory; common.convert)."""
+  del run
+  from common.convert import hf_checkpoint  # pylint: disable=g-import-not-at-top
+  _, params = hf_checkpoint.load_hf_checkpoint(method_cfg["checkpoint"])
+  return {"hf_params": params}
+
+
 def _init(spec: Spec, reg: Regularizer, rng, ctx):
   del rng
+  loaded = (ctx.extras or {}).get("hf_params") if isinstance(
+      ctx.extras, dict) else None
+  if loaded is not None:
+    want = jax.tree.map(lambda x: tuple(x.shape), ctx.params)
+    got = jax.tree.map(lambda x: tuple(x.shape), loaded)
+    if want != got:
+      raise ValueError(
+          "the checkpoint's parameters do not fit config.model (set "
+          "model.kwargs to the checkpoint's shape and data.kwargs.vocab_size "
+          "to its vocabulary)")
+    ctx = ctx._replace(params=loaded)
   max_len = ctx.model.config.max_len if ctx.model is not None else None
   if ctx.sample is not None and max_len is not None:
     p = jax.eval_shape(lambda k: ctx.sample(k, 1),
@@ -383,6 +404,8 @@ def _init(spec: Spec, reg: Regularizer, rng, ctx):
   state = {"reg": reg.init(ctx) if reg.init is not None else {}}
   if spec.reference:
     state["ref"] = ctx.params
+  if loaded is not None:
+    return method_lib.InitOutput(method_state=state, params=loaded)
   return state
 
 
@@ -411,11 +434,13 @@ def make_method(name: str, cfg: dict[str, Any],
   cfg = method_config(cfg, extra)
   if regularizer is None:
     regularizer = REGULARIZERS.get(cfg["regularizer"])(cfg)
-  tok = tokenizers.get_tokenizer(cfg["tokenizer"])
+  eos = int(cfg["eos_id"])
+  if eos < 0:    # the tokenizer's
+    eos = tokenizers.get_tokenizer(cfg["tokenizer"]).eos_id
   spec = Spec(int(cfg["group_size"]), int(cfg["max_new_tokens"]),
               bool(cfg["use_cache"]), cfg["reward"], cfg["rollout"],
               cfg["loss_agg"], bool(cfg["reference"]), cfg["parser"],
-              cfg["tokenizer"], tok.eos_id)
+              cfg["tokenizer"], eos)
   if cfg["reward"] not in REWARDS:
     REWARDS.get(cfg["reward"])      # the registry names the valid ones
   if cfg["rollout"] not in ROLLOUTS:
@@ -433,6 +458,7 @@ def make_method(name: str, cfg: dict[str, Any],
       apply=functools.partial(policy_apply, spec, regularizer),
       value_and_grad=functools.partial(rollout_value_and_grad, spec,
                                        regularizer),
+      load=_load if cfg["checkpoint"] else None,
       rules={**RULES, **(rules or {})})
 
 

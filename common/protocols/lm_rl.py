@@ -66,7 +66,8 @@ def base_config() -> mlc.ConfigDict:
       max_new_tokens=48, max_prompts=64))
   c.sft = mlc.ConfigDict(dict(
       enabled=True, dataset="arithmetic/tiny", steps=300, batch_size=32,
-      seq_len=96, learning_rate=3e-3, warmup_epochs=0.05, dir=""))
+      seq_len=96, learning_rate=3e-3, warmup_epochs=0.05, dir="",
+      seed=-1))             # -1: the run's seed; >= 0: one SFT for all
   return c
 
 
@@ -74,8 +75,8 @@ def sft_config(config: mlc.ConfigDict) -> mlc.ConfigDict:
   """The supervised config of the SFT run (next-token on scratchpads)."""
   c = supervised.base_config()
   c.experiment = f"{config.experiment}_sft"
-  c.seed = config.seed
   s = config.sft
+  c.seed = config.seed if s.seed < 0 else s.seed
   c.data.update(name=s.dataset, source="text", input_key="tokens",
                 preprocess="none", train_split="train",
                 eval_split="validation")
@@ -100,7 +101,8 @@ def sft_dir(config: mlc.ConfigDict, workdir: str) -> str:
   if config.sft.dir:
     return config.sft.dir
   tag = config_lib.fingerprint(sft_config(config))[:12]
-  return finetune.shared_run_dir(workdir, tag, config.seed, "sft", "sft")
+  seed = config.seed if config.sft.seed < 0 else config.sft.seed
+  return finetune.shared_run_dir(workdir, tag, seed, "sft", "sft")
 
 
 def validate(config: mlc.ConfigDict) -> None:

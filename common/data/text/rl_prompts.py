@@ -13,12 +13,15 @@ rows start them (`[bos] + prompt`, so a model fine-tuned on
 drawn without replacement from the split (the whole split, padded and
 masked, when n covers it). Settings (`config.data.kwargs`): `size`
 ("tiny" / "standard"), `split`, `eval_split`, `tasks`, `prompt_len`,
-`tokenizer` ("byte" or a tokenizer.json path).
+`tokenizer` ("byte" or a tokenizer.json path), `vocab_size` (the model's
+vocabulary = the run's num_classes; 0: the tokenizer's; a checkpoint's
+embedding may be padded beyond its tokenizer, Qwen2.5: 151936).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 import jax
@@ -30,11 +33,13 @@ from common.data import tokenizers
 from common.data.text import arithmetic
 
 DEFAULTS = {"size": "tiny", "split": "train", "eval_split": "test",
-            "tasks": arithmetic.TASKS, "prompt_len": 24, "tokenizer": "byte"}
+            "tasks": arithmetic.TASKS, "prompt_len": 24, "tokenizer": "byte",
+            "vocab_size": 0}
 RULES = {"size": config_lib.one_of(*arithmetic.SIZES),
          "split": config_lib.one_of(*arithmetic.SPLITS),
          "eval_split": config_lib.one_of(*arithmetic.SPLITS),
-         "prompt_len": config_lib.at_least(2, integer=True)}
+         "prompt_len": config_lib.at_least(2, integer=True),
+         "vocab_size": config_lib.at_least(0, integer=True)}
 
 
 @functools.lru_cache(maxsize=16)
@@ -52,6 +57,10 @@ def prompt_table(size: str = "tiny", split: str = "train",
   if bad:
     raise ValueError(f"data.kwargs.tasks has {bad}; allowed "
                      f"{arithmetic.TASKS}")
+  if tokenizer != "byte" and not os.path.exists(tokenizer):
+    raise FileNotFoundError(f"no tokenizer at {tokenizer!r} "
+                            "(data.kwargs.tokenizer: 'byte' or a "
+                            "tokenizer.json / checkpoint directory)")
   tok = tokenizers.get_tokenizer(tokenizer)
   bos = [] if tok.bos_id is None else [tok.bos_id]
   pad = 0 if tok.pad_id is None else tok.pad_id
@@ -91,7 +100,8 @@ def make(config: Any) -> procedural.Generator:
   sample = procedural.split_sampler(table)
   return procedural.Generator(
       sample=sample, example=procedural.example_from(sample),
-      num_classes=tokenizers.get_tokenizer(kw["tokenizer"]).vocab_size,
+      num_classes=(kw["vocab_size"] or  # pylint: disable=g-long-ternary
+                   tokenizers.get_tokenizer(kw["tokenizer"]).vocab_size),
       epoch_size=len(table["answer"]),
       eval_sample=procedural.split_sampler(held),
       eval_examples=len(held["answer"]))

@@ -20,15 +20,18 @@ from common.data.text import rl_prompts
 from common.eval import verifiable
 
 
-def _tiny_rl_config(**method):
+def _tiny_rl_config(name="grpo", **method):
   from common.protocols import lm_rl  # pylint: disable=g-import-not-at-top
+  from algos.rl import aepo  # pylint: disable=g-import-not-at-top
   c = lm_rl.base_config()
   c.experiment = "grpo_test"
   c.data.kwargs = dict(size="tiny", prompt_len=16)
   c.model.kwargs = dict(size="tiny", num_layers=1, d_model=32, num_heads=2,
                         num_kv_heads=2, d_ff=64, max_len=24)
-  c.method.grpo = grpo.method_config({"group_size": 2, "max_new_tokens": 8,
-                                      **method})
+  c.method.name = name
+  c.method[name] = grpo.method_config(
+      {"group_size": 2, "max_new_tokens": 8, **method},
+      aepo.EXTRA if name == "aepo" else None)
   c.train.batch_size = 2
   c.lock()
   return c
@@ -38,7 +41,9 @@ def _tiny_rl_config(**method):
 def _setup():
   from common.protocols import build  # pylint: disable=g-import-not-at-top
   from common.protocols import lm_rl  # pylint: disable=g-import-not-at-top
-  config = _tiny_rl_config(reference=True, kl_coef=0.01)
+  # AEPO = GRPO + a regulariser that resamples: one compile covers both.
+  config = _tiny_rl_config("aepo", reference=True, kl_coef=0.01,
+                           reinforce_samples=2.0)
   lm_rl.validate(config)
   return build.setup(config)
 
@@ -154,12 +159,14 @@ def test_one_rl_iteration_compiles_once_over_a_sweep():
   state = s.init_state()
   params0 = jax.tree.map(jnp.copy, state.params)
   seen = []
-  for eps_high, coef, temp in ((0.28, 0.0, 1.0), (0.5, 0.01, 0.7),
-                               (0.1, 0.1, 1.3)):
+  for eps_high, coef, temp, target in ((0.28, 0.0, 1.0, 0.5),
+                                       (0.5, 0.01, 0.7, 5.0),
+                                       (0.1, 0.1, 1.3, 0.0)):
     hp = jax.tree.map(lambda x: x, s.hparams)
     hp["method"].update(eps_high=jnp.float32(eps_high),
                         entropy_coef=jnp.float32(coef),
-                        temperature=jnp.float32(temp))
+                        temperature=jnp.float32(temp),
+                        target_entropy=jnp.float32(target))
     state, metrics, _ = s.train_step(state, {}, hp)
     seen.append(jax.device_get(metrics))
   assert s.train_step._cache_size() == 1
@@ -167,6 +174,12 @@ def test_one_rl_iteration_compiles_once_over_a_sweep():
     assert all(np.isfinite(v) for v in m.values())
     assert 0.0 <= m["method/entropy"] <= np.log(259) + 1e-4
   assert "method/kl" in seen[0]
+  # AEPO's rule from the previous update's entropy estimate (0 at first).
+  previous = [0.0] + [float(m["method/aepo/entropy_estimate"])
+                      for m in seen[:-1]]
+  for m, h, target in zip(seen, previous, (0.5, 5.0, 0.0)):
+    want = 1.2 if h <= target else 0.8
+    assert float(m["method/aepo/temperature"]) == pytest.approx(want)
   moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), params0,
                        state.params)
   assert max(jax.tree.leaves(moved)) > 0.0
