@@ -25,10 +25,13 @@ it is not a separate arm.
 
 Variants:
   corridor  (default) CPU.
-  qwen2.5   the paper's settings on a real checkpoint shape
-            (third_party_configs/epo; GPU/TPU, smoke off; the environment
-            stays the generated corridor: ALFWorld/ScienceWorld are not in
-            the repo).
+  qwen2.5   the paper's optimisation settings (third_party_configs/epo)
+            with a Qwen2.5-0.5B-shaped policy on the same corridor; GPU/TPU,
+            not run here. It is not a real-checkpoint run: the corridor
+            speaks its own 11-token vocabulary, so Qwen2.5 weights would
+            need the environment rendered as text through the checkpoint's
+            tokenizer (not built), and ALFWorld / ScienceWorld are not in
+            the repo.
 
 Example:
   python -m common run epo --seeds=0,1,2

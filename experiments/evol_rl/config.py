@@ -18,9 +18,10 @@ prompts (`test_ood`).
 
 Variants (`--config=experiments/evol_rl/config.py:<variant>`):
   arith     (default) CPU, minutes per run.
-  qwen2.5   the same method on a real checkpoint (the Qwen2.5-0.5B shape,
-            the paper's GRPO settings from third_party_configs/evol_rl;
-            GPU/TPU, `sft.enabled=False`, smoke off).
+  qwen2.5   the same method on a real checkpoint: Qwen2.5-0.5B from
+            `/ckpt/Qwen2.5-0.5B` (`method.<m>.checkpoint`, its tokenizer,
+            host answer parser), the paper's GRPO settings from
+            third_party_configs/evol_rl; GPU/TPU, no SFT, not run here.
 
 Example:
   python -m common run evol_rl --seeds=0,1,2
@@ -75,17 +76,20 @@ def get_config(variant: str = "arith"):
     # tests/algos/rl/ (test_evol_rl*.py, test_grpo.py)
     c.smoke.enabled = False
   else:
-    # Real checkpoint, the paper's GRPO settings. The checkpoint's
-    # tokenizer is named at launch (the file must exist to validate):
-    #   --config.data.kwargs.tokenizer=/ckpt/Qwen2.5-0.5B/tokenizer.json
-    #   --config.method.evol_rl.tokenizer=/ckpt/Qwen2.5-0.5B/tokenizer.json
-    # (weights: see third_party_configs/evol_rl).
-    c.data.kwargs = mlc.ConfigDict(dict(size="standard", prompt_len=64))
+    # Real checkpoint (a save_pretrained directory of Qwen2.5-0.5B, loaded
+    # by common/convert/hf_checkpoint.py through `method.<m>.checkpoint`),
+    # the paper's GRPO settings (third_party_configs/evol_rl).
+    ckpt = "/ckpt/Qwen2.5-0.5B"
+    c.data.kwargs = mlc.ConfigDict(dict(size="standard", prompt_len=64,
+                                        tasks=("add",), tokenizer=ckpt,
+                                        vocab_size=151936))
+    c.model.dtype = "bfloat16"
     c.model.kwargs = mlc.ConfigDict(dict(size="qwen2_0.5b", max_len=1088,
                                          remat=True))
     common = dict(group_size=32, max_new_tokens=1024, eps_low=0.2,
                   eps_high=0.28, reference=True, kl_coef=0.001,
-                  entropy_coef=0.0, temperature=1.0, parser="host")
+                  entropy_coef=0.0, temperature=1.0, parser="host",
+                  tokenizer=ckpt, checkpoint=ckpt, eos_id=151643)
     c.method.evol_rl = _method(reward="evol_rl", **common)
     c.method.ttrl = _method(reward="ttrl", **common)
     c.schedule.update(name="constant", learning_rate=5e-7)
