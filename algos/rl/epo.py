@@ -179,40 +179,52 @@ def epo_phase_weight(epoch: jax.Array | int, max_epochs: jax.Array | int
   return jnp.where(max_epochs <= 0, 1.0, w)
 
 
-def epo_regulariser(ent_tok: jax.Array, mask: jax.Array, turn: jax.Array,
-                    history_mean: jax.Array, epoch: jax.Array, hp: dict,
-                    *, agg_mode: str = "token-mean", mask_mode: str = "token",
-                    penalty_grad: str = "official",
-                    smooth_weights: bool = True) -> tuple[jax.Array, dict]:
-  """The term EPO adds to the PPO/GRPO loss, and its metrics.
+def corridor_term(ent_tok: jax.Array, mask: jax.Array, turn: jax.Array,
+                  history_mean: jax.Array, epoch: jax.Array, hp: dict, *,
+                  agg_mode: str = "token-mean", mask_mode: str = "token",
+                  penalty_grad: str = "official"
+                  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """`agg(w * gate * penalty)`, the corridor part of EPO's loss, and metrics.
 
   Args:
-    ent_tok: [N, T] token entropies of N turn-rows (differentiable).
+    ent_tok: [N, T] token entropies of N rows (differentiable).
     mask: [N, T] response mask.
     turn: [N] int, each row's turn index (the official `rollout_step`), or
       [N, T] each token's (one row per multi-turn trajectory).
     history_mean: [K] historical per-turn mean entropy.
-    epoch: training epoch (the phase weight's clock).
-    hp: traced numbers `entropy_coeff`, `smooth_coeff`, `min_ratio`,
-      `max_ratio`, `out_range_penalty`, `gate_turn`, `max_epochs`.
-
-  Returns:
-    `(loss, metrics)`, loss `= -entropy_coeff * (H - smooth_coeff * w *
-    agg(penalty))`.
+    epoch: the phase weight's clock (training epoch or step).
+    hp: traced `min_ratio`, `max_ratio`, `out_range_penalty`, `gate_turn`,
+      `max_epochs`, `smooth_weights` (> 0: the phase weight is on).
   """
-  h = agg(ent_tok, mask, agg_mode)
   h_ref = history_mean[jnp.clip(turn, 0, history_mean.shape[0] - 1)]
   pen = entropy_corridor_penalty(ent_tok, h_ref, hp["min_ratio"],
                                  hp["max_ratio"], hp["out_range_penalty"],
                                  mask_mode, penalty_grad)
   gate = (turn >= hp["gate_turn"]).astype(pen.dtype)
   gate = gate[:, None] if gate.ndim == 1 else gate
-  w = epo_phase_weight(epoch, hp["max_epochs"]) if smooth_weights else 1.0
+  w = jnp.where(hp["smooth_weights"] > 0,
+                epo_phase_weight(epoch, hp["max_epochs"]), 1.0)
   pen_loss = agg(pen * gate * w, mask, agg_mode)
-  loss = -hp["entropy_coeff"] * (h - hp["smooth_coeff"] * pen_loss)
   inside = agg((pen == 0).astype(pen.dtype), mask * gate, "token-mean")
-  return loss, {"entropy": h, "corridor_penalty": pen_loss,
-                "corridor_inside": inside, "phase_weight": jnp.asarray(w)}
+  sg = jax.lax.stop_gradient
+  return pen_loss, {"corridor_penalty": sg(pen_loss),
+                    "corridor_inside": sg(inside), "phase_weight": w}
+
+
+def epo_regulariser(ent_tok: jax.Array, mask: jax.Array, turn: jax.Array,
+                    history_mean: jax.Array, epoch: jax.Array, hp: dict,
+                    *, agg_mode: str = "token-mean", mask_mode: str = "token",
+                    penalty_grad: str = "official") -> tuple[jax.Array, dict]:
+  """The term EPO adds to the PPO/GRPO loss (the official actor's),
+  `-entropy_coeff * (agg(H) - smooth_coeff * corridor_term)`, and metrics
+  (`hp` as `corridor_term`'s plus `entropy_coeff`, `smooth_coeff`)."""
+  h = agg(ent_tok, mask, agg_mode)
+  pen_loss, metrics = corridor_term(ent_tok, mask, turn, history_mean, epoch,
+                                    hp, agg_mode=agg_mode,
+                                    mask_mode=mask_mode,
+                                    penalty_grad=penalty_grad)
+  loss = -hp["entropy_coeff"] * (h - hp["smooth_coeff"] * pen_loss)
+  return loss, {"entropy": jax.lax.stop_gradient(h), **metrics}
 
 
 # ------------------------------------------------ the GRPO-core plug-ins
@@ -244,22 +256,13 @@ def _make_regularizer(cfg: dict, penalty_grad: str) -> grpo.Regularizer:
     count = onehot.sum((0, 1))
     step_ent = jnp.einsum("ntk,nt->k", onehot, ent) / jnp.maximum(count, 1.0)
     hist = update_entropy_history(state, step_ent, count > 0)
-    h_ref = entropy_history_mean(hist)[turn]
-    pen = entropy_corridor_penalty(stats.entropy, h_ref, hp["min_ratio"],
-                                   hp["max_ratio"], hp["out_range_penalty"],
-                                   "token", penalty_grad)
-    gate = (turn >= hp["gate_turn"]).astype(pen.dtype)
-    w = jnp.where(hp["smooth_weights"] > 0,
-                  epo_phase_weight(state["step"], hp["max_epochs"]), 1.0)
-    pen_loss = agg(pen * gate * w, stats.mask, _HOW[how])
+    pen_loss, metrics = corridor_term(
+        stats.entropy, stats.mask, turn, entropy_history_mean(hist),
+        state["step"], hp, agg_mode=_HOW[how], penalty_grad=penalty_grad)
     # the official -entropy_coeff * (H - smooth_coeff * penalty): the
     # core already adds -entropy_coef * H
     term = hp["entropy_coef"] * hp["smooth_coeff"] * pen_loss
-    sg = jax.lax.stop_gradient
-    inside = agg((pen == 0).astype(pen.dtype), stats.mask * gate,
-                 "token-mean")
-    metrics = {"epo_penalty": sg(pen_loss), "epo_inside": sg(inside),
-               "epo_weight": jnp.asarray(w, jnp.float32)}
+    metrics = {f"epo_{k}": v for k, v in metrics.items()}
     return term, metrics, {**hist, "step": state["step"] + 1}
 
   return grpo.Regularizer(init=init, loss=loss)

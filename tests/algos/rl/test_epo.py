@@ -11,7 +11,8 @@ from algos.rl import epo
 from common.envs import text_corridor as tc
 
 HP = dict(entropy_coeff=0.5, smooth_coeff=1.0, min_ratio=0.5, max_ratio=1.5,
-          out_range_penalty=0.1, gate_turn=1.0, max_epochs=10.0)
+          out_range_penalty=0.1, gate_turn=1.0, max_epochs=10.0,
+          smooth_weights=1.0)
 
 
 def test_corridor_gradients_weight_and_history():
