@@ -5,12 +5,16 @@ their quantities of interest (policy entropy, reward, diversity, success)
 at every `log_every_steps` on the training rows. `plot_train_curves` draws
 those: mean and +-1 std band over seeds of each key against step, one panel
 per key, and `curve_summary` returns the numbers (for a table or a test).
-A run's rows are `RunResult.history` (what the protocol returned, whose
-training rows carry `"step"` and `split == "train"`).
+A run's rows are `RunResult.history` (training rows carry `"step"` and
+`split == "train"`) or, for a run read back from its summary (no history),
+its `metrics.jsonl` (`<run>/metrics.jsonl`, or `<run>/<stage>/metrics.jsonl`
+for protocols with stages, e.g. `lm_rl`'s `rl/`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -28,12 +32,25 @@ def train_table(history: Sequence[Mapping[str, Any]], key: str
           np.asarray([r[key] for r in rows], np.float64))
 
 
-def curve_summary(runs: Mapping[str, Mapping[int, Any]], key: str
+def run_rows(run: Any, stage: str = "") -> list[dict[str, Any]]:
+  """A run's logged rows: its history, else its (stage's) metrics.jsonl."""
+  if getattr(run, "history", None):
+    return list(run.history)
+  path = os.path.join(run.workdir, stage, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def curve_summary(runs: Mapping[str, Mapping[int, Any]], key: str,
+                  stage: str = ""
                   ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
   """Per arm `(steps, mean, std)` over seeds (steps every seed logged)."""
   out = {}
   for arm, by_seed in runs.items():
-    tables = [train_table(r.history or [], key) for r in by_seed.values()]
+    tables = [train_table(run_rows(r, stage), key)
+              for r in by_seed.values()]
     tables = [t for t in tables if len(t[0])]
     if not tables:
       continue
@@ -47,12 +64,12 @@ def curve_summary(runs: Mapping[str, Mapping[int, Any]], key: str
 
 def plot_train_curves(runs: Mapping[str, Mapping[int, Any]],
                       keys: Sequence[str], labels: Mapping[str, str],
-                      path: str) -> None:
+                      path: str, stage: str = "") -> None:
   """One panel per key: mean +- std over seeds against step, per arm."""
   fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4),
                            squeeze=False)
   for ax, key in zip(axes[0], keys):
-    for arm, (steps, mean, std) in curve_summary(runs, key).items():
+    for arm, (steps, mean, std) in curve_summary(runs, key, stage).items():
       ax.plot(steps, mean, label=arm)
       ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel("step")
@@ -61,3 +78,20 @@ def plot_train_curves(runs: Mapping[str, Mapping[int, Any]],
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def runs_from_workdir(workdir: str) -> dict[str, dict[int, Any]]:
+  """`{arm: {seed: run}}` of a finished study folder (`<arm>/seed_<k>/`),
+  each run with `workdir` and no history (its rows come from
+  `metrics.jsonl`): to redraw an artifacts hook without the study."""
+  import types  # pylint: disable=g-import-not-at-top
+  out: dict[str, dict[int, Any]] = {}
+  for arm in sorted(os.listdir(workdir)):
+    folder = os.path.join(workdir, arm)
+    if not os.path.isdir(folder):
+      continue
+    for name in sorted(os.listdir(folder)):
+      if name.startswith("seed_") and name[5:].isdigit():
+        out.setdefault(arm, {})[int(name[5:])] = types.SimpleNamespace(
+            workdir=os.path.join(folder, name), history=None)
+  return out

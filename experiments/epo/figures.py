@@ -22,15 +22,16 @@ LABELS = {"method/success": "training success rate",
 def artifacts(configs, workdir, runs):
   del configs
   path = os.path.join(workdir, "curves.png")
-  train_curves.plot_train_curves(runs, KEYS, LABELS, path)
+  train_curves.plot_train_curves(runs, KEYS, LABELS, path, stage="rl")
   lines = ["| arm | var(entropy) over steps | std of step-to-step change "
            "| final training success (last 20% of steps) |",
            "|---|---|---|---|"]
   for arm, by_seed in runs.items():
     var, jump, succ = [], [], []
     for r in by_seed.values():
-      _, ent = train_curves.train_table(r.history or [], "method/entropy")
-      _, s = train_curves.train_table(r.history or [], "method/success")
+      rows = train_curves.run_rows(r, "rl")
+      _, ent = train_curves.train_table(rows, "method/entropy")
+      _, s = train_curves.train_table(rows, "method/success")
       if len(ent) > 1:
         var.append(np.var(ent))
         jump.append(np.std(np.diff(ent)))
@@ -42,3 +43,10 @@ def artifacts(configs, workdir, runs):
   table = os.path.join(workdir, "entropy_variance.md")
   runs_lib.atomic_write(table, "\n".join(lines) + "\n")
   return {"curves": path, "entropy_variance": table}
+
+
+if __name__ == "__main__":
+  import sys  # pylint: disable=g-import-not-at-top
+  # python -m experiments.<id>.figures <study workdir>: redraw from the runs
+  print(artifacts(None, sys.argv[1],
+                  train_curves.runs_from_workdir(sys.argv[1])))

@@ -20,5 +20,12 @@ LABELS = {"method/entropy": "policy entropy (nats/token)",
 def artifacts(configs, workdir, runs):
   del configs
   path = os.path.join(workdir, "curves.png")
-  train_curves.plot_train_curves(runs, KEYS, LABELS, path)
+  train_curves.plot_train_curves(runs, KEYS, LABELS, path, stage="rl")
   return {"curves": path}
+
+
+if __name__ == "__main__":
+  import sys  # pylint: disable=g-import-not-at-top
+  # python -m experiments.<id>.figures <study workdir>: redraw from the runs
+  print(artifacts(None, sys.argv[1],
+                  train_curves.runs_from_workdir(sys.argv[1])))
