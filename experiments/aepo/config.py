@@ -36,7 +36,7 @@ from algos.rl import grpo
 from common.protocols import lm_rl
 
 VARIANTS = ("arithmetic", "qwen2_5_math_7b")
-TARGETS = (0.1, 0.3, 0.6)
+TARGETS = (0.8, 1.5, 2.5)
 
 
 def _methods(c, aepo_only=None, **common):
@@ -59,12 +59,12 @@ def get_config(variant: str = "arithmetic"):
     # Official: eps 0.2 / 0.2, dual clip 3, no KL (algorithm.disable_kl),
     # rollout T 1.0, top_p 0.99, 5 samples; here G = 8, no top-p.
     _methods(c, group_size=8, max_new_tokens=40, eps_low=0.2, eps_high=0.2,
-             clip_dual=3.0, temperature=1.0,
+             clip_dual=3.0, temperature=1.0, unparsable_reward=-1.0,
              aepo_only=dict(reinforce_samples=16.0))
     c.sft.update(dataset="arithmetic/tiny", steps=300, batch_size=32,
                  seq_len=64, learning_rate=3e-3, seed=0)
     c.optim.update(name="adamw", weight_decay=0.01, clip_grad_norm=1.0)
-    c.schedule.update(name="constant", learning_rate=3e-4)
+    c.schedule.update(name="constant", learning_rate=1e-3)
     c.train.update(batch_size=8, steps=40, log_every_steps=1,
                    checkpoint_every_steps=1000)
     c.eval.verifiable = mlc.ConfigDict(dict(
