@@ -411,8 +411,10 @@ PROGRAMS: dict[str, Callable[[mlc.ConfigDict], list[Program]]] = {
     "continual_gcd": continual_programs,
     "fewshot_seg": lambda config: supervised_programs(_fewshot_fold(config)),
     "tta": tta_programs, "rl": rl_programs,
-    # lm_rl: the RL stage is a supervised run on a prompt generator.
-    "lm_rl": supervised_programs,
+    # lm_rl: the RL stage is a supervised run on a prompt generator; its
+    # evaluators sample on their own, it never runs the supervised eval step.
+    "lm_rl": lambda config: [p for p in supervised_programs(config)
+                             if not p.name.endswith("eval_step")],
     # An analysis computes metrics with its own solver: no harness step.
     "analysis": lambda config: [],
 }
