@@ -188,15 +188,16 @@ def pg_loss(log_a: jax.Array, log_b: jax.Array, mask: jax.Array,
     log_a, log_b: `[b, G^2]` log concentrations. mask: `[b, G^2]` samples.
     ce: scalar mean cross-entropy of the masked batch.
     valid: `[b]` bool rows to average over (None = all).
-    detach_weight: stop the classifier's gradient through the weight.
+    detach_weight: the classifier's gradient is that of plain `ce` (no
+      weight); the policy's is unchanged (`ce * d weight`). The value is
+      then `ce + weight * ce`.
   """
   logp = beta_log_prob(mask, jnp.exp(log_a), jnp.exp(log_b))
   lse = jax.nn.logsumexp(logp, axis=1)
   weight = jnp.mean(lse) if valid is None else method_lib.masked_mean(
       lse, valid)
-  if detach_weight:   # policy gradient only through the score
-    return weight * jax.lax.stop_gradient(ce) + jax.lax.stop_gradient(
-        weight) * ce, weight
+  if detach_weight:   # classifier: plain CE; policy: CE * score
+    return ce + jax.lax.stop_gradient(ce) * weight, weight
   return weight * ce, weight
 
 
