@@ -8,8 +8,7 @@ closed-form ridge probe of `common/eval/linear_probe.py` on the frozen
 `features` of images of the held-out classes `eval.unseen_classes` (same
 dataset; probe fitted on the first `eval.probe_train_examples` of
 `eval.probe_train_split`, scored on `eval.probe_test_split`), reported as
-`unseen_probe_acc` (%), plus the same probe on the seen classes
-(`seen_probe_acc`).
+`unseen_probe_acc` (%).
 """
 
 from __future__ import annotations
@@ -58,8 +57,7 @@ def probe(setup: Any, state: Any, classes: tuple[int, ...]) -> float:
 
 @evaluators.register_evaluator("seen_unseen")
 def evaluate(setup: Any, state: Any) -> dict[str, float]:
-  """Classification metrics on the eval split, `unseen_probe_acc` and
-  `seen_probe_acc` (%)."""
+  """Classification metrics on the eval split and `unseen_probe_acc` (%)."""
   cfg = setup.config.eval
   unseen = tuple(int(c) for c in cfg.unseen_classes)
   seen = tuple(int(c) for c in setup.config.data.classes)
@@ -71,6 +69,4 @@ def evaluate(setup: Any, state: Any) -> dict[str, float]:
       *evaluators.eval_arrays(setup, state))
   out["accuracy"] = 100.0 - out["error"]
   out["unseen_probe_acc"] = probe(setup, state, unseen)
-  if seen:
-    out["seen_probe_acc"] = probe(setup, state, seen)
   return out
