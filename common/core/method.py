@@ -90,6 +90,9 @@ class InitContext(NamedTuple):
   # parameters (a second network of the same architecture: a random
   # teacher, an independently initialised student).
   init_params: Callable[[jax.Array], PyTree] | None = None
+  # The preprocessed dummy model input the model was initialised with
+  # (shapes for a method's own networks: pg_noise_mask's policy).
+  example_input: Any = None
 
 
 class InitOutput(NamedTuple):

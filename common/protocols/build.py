@@ -228,7 +228,8 @@ def build(config: mlc.ConfigDict, run: method_lib.RunInfo,
         run, params, model_state, method_cfg, model, extras,
         sample=None if generator is None else generator.sample,
         init_params=lambda r: model.init({"params": r, "dropout": r},
-                                         dummy_input, train=False)["params"])
+                                         dummy_input, train=False)["params"],
+        example_input=dummy_input)
     out = (method.init or method_lib.stateless_init)(r_method, ctx)
     if isinstance(out, method_lib.InitOutput):
       params = params if out.params is None else out.params
