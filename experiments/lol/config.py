@@ -21,6 +21,7 @@ Variants (`--config=experiments/lol/config.py:<variant>`):
              topics x 4 subtopics over 1,000 terms, 2,000 training / 400
              test queries of ~3 terms, BM25 top-10 ~50% off-subtopic;
              1,000 steps of 96 revisions, Adam 1e-3 (cosine), tau 3.
+  tiny       the smoke test's program at toy size (200 docs, 200 terms).
   msmarco    the official uniCOIL / ANCE settings named on MS MARCO passage
              and TREC DL 19/20 (third_party_configs/lol/): the data and
              the BERT reformulator are not in this repo; it fails loudly.
@@ -34,7 +35,7 @@ import ml_collections as mlc
 from common.data import prf_corpus
 from common.protocols import supervised
 
-VARIANTS = ("synthetic", "msmarco")
+VARIANTS = ("synthetic", "tiny", "msmarco")
 
 _REVISIONS_PER_STEP = 96
 
@@ -90,6 +91,21 @@ def get_config(variant: str = "synthetic") -> mlc.ConfigDict:
   c.study.formats.update(gate_rel=".3f", gate_irrel=".3f")
   c.study.paper_source = ""
   if variant == "synthetic":
+    # The test budget: `tiny` runs the same program in the smoke test; this
+    # one is lowered by tests/test_full_scale_compile.py.
+    c.smoke.enabled = False
+  elif variant == "tiny":
+    c.data.kwargs.update(
+        vocab_size=200, num_topics=8, subtopics=2, topic_words=20,
+        subtopic_words=8, stop_words=20, num_docs=200, doc_len=30,
+        num_train=64, num_test=32, pool=20, fb_pool=5, max_feedback=3,
+        num_candidates=8, hard_negatives=3)
+    c.model.kwargs.update(vocab_size=200, hidden=16, num_layers=1,
+                          num_heads=2, max_feedback=3)
+    c.eval.ks = (0, 1, 3)
+    c.study.metrics = ("map_k0", "map_k1", "map_k3", "mono_violations")
+    c.study.name = "results_tiny"
+    c.train.update(batch_size=8, steps=20, eval_batch_size=32)
     c.smoke.update(enabled=True, steps=2)
   elif variant == "msmarco":
     # Official uniCOIL recipe (zycdev/LoL README, "For sparse retrieval"):

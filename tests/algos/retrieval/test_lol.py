@@ -27,16 +27,17 @@ def test_comparative_regularizer_by_hand_and_zero_strength():
   losses = np.array([[1.0, 3.0, 2.0], [2.0, 1.0, 0.5]], np.float32)
   # pairs (0,1),(0,2),(1,2): relu(L_i - L_j): row 0: 0, 0, 1; row 1: 1, 1.5, .5
   want = (0 + 0 + 1 + 1 + 1.5 + 0.5) / 6
-  got = lol.comparative_regularizer(jnp.asarray(losses), 0.0)
+  reg = jax.jit(lol.comparative_regularizer)
+  got = reg(jnp.asarray(losses), 0.0)
   np.testing.assert_allclose(got, want, rtol=1e-6)
-  got_m = lol.comparative_regularizer(jnp.asarray(losses), 0.5)
+  got_m = reg(jnp.asarray(losses), 0.5)
   want_m = np.mean(np.maximum(losses[:, [0, 0, 1]] - losses[:, [1, 2, 2]]
                               + 0.5, 0))
   np.testing.assert_allclose(got_m, want_m, rtol=1e-6)
   assert float(lol.comparative_regularizer(jnp.ones((3, 1)), 0.0)) == 0.0
   hp = dict(lambda_pr=jnp.float32(1.0), lambda_cr=jnp.float32(0.0),
             margin=jnp.float32(0.0))
-  total, _ = lol.lol_objective(jnp.asarray(losses), hp)
+  total, _ = jax.jit(lol.lol_objective)(jnp.asarray(losses), hp)
   np.testing.assert_allclose(total, losses.mean(), rtol=1e-6)   # strength 0
 
 
@@ -45,7 +46,7 @@ def test_reformulation_loss_matches_numpy_and_gradients():
   qv = rng.normal(size=(2, 3, 6)).astype(np.float32)
   cand = rng.normal(size=(2, 5, 6)).astype(np.float32)
   mask = np.array([[1, 1, 0, 1, 1], [1, 1, 1, 1, 0]], bool)
-  got = lol.reformulation_loss(qv, cand, mask, 0.5)
+  got = jax.jit(lol.reformulation_loss)(qv, cand, mask, 0.5)
   s = np.einsum("nmv,ncv->nmc", qv, cand) / 0.5
   s = np.where(mask[:, None], s, -np.inf)
   want = np.log(np.exp(s).sum(-1)) - s[..., 0]
@@ -59,13 +60,14 @@ def test_reformulation_loss_matches_numpy_and_gradients():
 
 
 def test_feedback_counts_and_revision_masks():
-  counts = np.asarray(lol.feedback_counts(jax.random.PRNGKey(0), 64, 3, 5))
+  counts = np.asarray(jax.jit(lol.feedback_counts, static_argnums=(1, 2, 3))(
+      jax.random.PRNGKey(0), 64, 3, 5))
   assert counts.shape == (64, 3) and counts.min() >= 0 and counts.max() <= 5
   assert np.all(np.diff(counts, axis=1) < 0)          # distinct, descending
   assert len(np.unique(counts)) == 6                  # all of 0..5 drawn
   inputs = {"query": jnp.ones((2, 4)), "fb": jnp.ones((2, 5, 4)),
             "fb_mask": jnp.ones((2, 5), bool)}
-  rev = lol.revise_inputs(inputs, jnp.array([[5, 2], [3, 0]]))
+  rev = jax.jit(lol.revise_inputs)(inputs, jnp.array([[5, 2], [3, 0]]))
   np.testing.assert_array_equal(rev["fb_mask"].sum(1), [5, 2, 3, 0])
   np.testing.assert_array_equal(rev["fb_mask"][1], [1, 1, 0, 0, 0])
 
@@ -81,7 +83,7 @@ def _model():
             "fb": rng.random((4, 3, 12)).astype(np.float32),
             "fb_mask": np.array([[1, 1, 1], [1, 0, 0], [0, 0, 0],
                                  [1, 1, 0]], bool)}
-  params = model.init(jax.random.PRNGKey(0), inputs)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), inputs)
   return model, params, inputs
 
 
