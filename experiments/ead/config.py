@@ -36,7 +36,7 @@ VARIANTS = ("arithmetic",)
 
 _SMALL = ("model.kwargs={'size': 'small', 'max_len': 128, 'num_layers': 1, "
           "'d_model': 64, 'num_heads': 2, 'num_kv_heads': 2, 'd_ff': 128, "
-          "'dropout': 0.0}",)
+          "'dropout': 0.0}", "train.steps=300")
 _LARGE = ("model.kwargs={'size': 'small', 'max_len': 128, 'num_layers': 3, "
           "'d_model': 128, 'num_heads': 4, 'num_kv_heads': 4, 'd_ff': 384, "
           "'dropout': 0.0}",)
@@ -59,10 +59,10 @@ def get_config(variant: str = "arithmetic"):
   c.probe.name = "ead_sweep"
   c.probe.models = mlc.ConfigDict({"small": _SMALL, "large": _LARGE})
   c.ead = mlc.ConfigDict(dict(
-      split="test", prompts_per_task=100, max_new_tokens=96, window=4,
+      split="test", prompts_per_task=60, max_new_tokens=96, window=4,
       monitor="small",
-      thresholds=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5),
-      random_repeats=2, max_share=0.5))
+      thresholds=(0.05, 0.1, 0.2, 0.4, 0.7, 1.2),
+      random_repeats=1, max_share=0.5))
   c.study.arms = {"EAD": ""}
   c.study.metrics = ("small/acc", "large/acc", "best/threshold",
                      "best/share", "best/acc", "best/random_acc",

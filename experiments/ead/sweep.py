@@ -148,8 +148,11 @@ def _plot(points, acc_small, acc_large, path):
   plt.close(fig)
 
 
+_TINY = ("model.kwargs={'size': 'small', 'max_len': 128, 'num_layers': 1, "
+         "'d_model': 16, 'num_heads': 2, 'num_kv_heads': 2, 'd_ff': 32}",)
 SMOKE = {"ead.prompts_per_task": 2, "ead.max_new_tokens": 4,
-         "ead.thresholds": (1.0,), "ead.random_repeats": 1}
+         "ead.thresholds": (1.0,), "ead.random_repeats": 1,
+         "probe.models.small": _TINY, "probe.models.large": _TINY}
 
 
 @probe.register_probe("ead_sweep")

@@ -78,25 +78,34 @@ def get_config(variant: str = "stdlib_to_arithmetic"):
         "schedule.learning_rate=0.003", "optim.weight_decay=0.1")
     c.study.seeds = (0, 1)
   else:
+    # Official scripts/train_sorsa.sh + run.py: Llama-2-7B, MetaMathQA
+    # (first 100k examples, 1 epoch), max length 512, batch 2 x 64
+    # accumulation, lr 3e-5, gamma 4e-4, rank 128, bf16, AdamW wd 0, cosine
+    # with 3% warmup, clip 1. The checkpoint is read through
+    # common/convert/hf_checkpoint.py (`pretrain.hf_checkpoint`).
     lr = 3e-5
-    c = lm_common.get_config("lm1b_gpt2")
-    c.experiment = "sorsa"
-    c.data.update(name="metamath_qa", eval_split="train[:1%]")
-    c.data.kwargs = dict(tokenizer="byte", seq_len=512, text_key="response",
-                         prompt_key="query", max_train_rows=100_000)
-    c.model.kwargs = dict(size="llama_1b", max_len=512)
-    c.model.kwargs.update(num_layers=32, d_model=4096, num_heads=32,
-                          num_kv_heads=32, d_ff=11008, vocab_size=32000,
-                          tie_embeddings=False, norm_eps=1e-5)
-    c.train.update(batch_size=128, steps=-1, num_epochs=1, micro_batches=64,
-                   eval_every_epochs=0, log_every_steps=1)
+    hf_dir = "/checkpoints/Llama-2-7b-hf"
+    c = lm_common.lm_config("sorsa", dataset="meta_math_qa", text_key="",
+                            size="llama_1b", seq_len=512, batch_size=128,
+                            steps=-1, learning_rate=lr, warmup_epochs=0.03)
+    c.data.update(train_split="train[:100000]", eval_split="train[-1000:]")
+    # The checkpoint's tokenizer.json: pass
+    # --config.data.kwargs.tokenizer=/checkpoints/Llama-2-7b-hf at launch
+    # ("byte" here only so that the config validates on a machine without
+    # the checkpoint; the run then stops at the vocabulary mismatch).
+    c.data.kwargs.update(tokenizer="byte", text_key="response",
+                         prompt_key="query")
+    c.model.dtype = "bfloat16"
+    c.model.kwargs = dict(size="llama_1b", max_len=512, num_layers=32,
+                          d_model=4096, num_heads=32, num_kv_heads=32,
+                          d_ff=11008, tie_embeddings=False, norm_eps=1e-5,
+                          rope_theta=10000.0, rope_scaling=())
+    c.train.update(num_epochs=1, micro_batches=64, eval_every_epochs=0,
+                   log_every_steps=1, param_sharding="fsdp",
+                   eval_batch_size=16, checkpoint_every_steps=100)
     rank = 128
     c.pretrain = finetune.base_config().pretrain
-    # The pretrained model is a converted Hugging Face checkpoint (see
-    # third_party_configs/sorsa/README.md), not trained here.
-    c.pretrain.dir = "/checkpoints/llama2_7b_regjax"
-    c.pretrain.overrides = (
-        "method={'name': 'next_token', 'next_token': {'loss': 'naive'}}",)
+    c.pretrain.hf_checkpoint = hf_dir
     c.study.seeds = (0,)
     c.smoke.enabled = False
   c.protocol = "finetune"
