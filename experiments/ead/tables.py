@@ -21,6 +21,15 @@ def _cell(values, fmt=".3f") -> str:
   return f"{v.mean():{fmt}} +- {v.std(ddof=1):{fmt}}"
 
 
+def _command(workdir: str) -> str:
+  """The study's command line (the first line of its results.md)."""
+  path = os.path.join(workdir, "results.md")
+  if not os.path.exists(path):
+    return ""
+  with open(path, encoding="utf-8") as f:
+    return f.readline().strip() + "\n\n"
+
+
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   paths = {}
@@ -49,6 +58,7 @@ def artifacts(configs: dict[str, Any], workdir: str,
             "large model alone (2 x non-embedding parameters per token of "
             "each model that runs).\n\n" + "\n".join(rows) + "\n")
     name = "sweep.md" if len(runs) == 1 else f"sweep_{arm}.md"
+    text = _command(workdir) + text
     paths[name] = artifacts_lib.write_markdown(workdir, name, text)
     plot = os.path.join(workdir, arm, f"seed_{min(finals)}",
                         "ead_tradeoff.png")

@@ -35,6 +35,15 @@ def _cell(values: list[float], fmt: str = ".4f") -> str:
   return f"{v.mean():{fmt}} +- {v.std(ddof=1):{fmt}}"
 
 
+def _command(workdir: str) -> str:
+  """The study's command line (the first line of its results.md)."""
+  path = os.path.join(workdir, "results.md")
+  if not os.path.exists(path):
+    return ""
+  with open(path, encoding="utf-8") as f:
+    return f.readline().strip() + "\n\n"
+
+
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   """Writes `convergence.md` and `train_curves.png`."""
@@ -82,5 +91,6 @@ def artifacts(configs: dict[str, Any], workdir: str,
           "\n\nHeld-out loss (arithmetic test split) and orthonormality "
           "error of the SORSA factors at each evaluation:\n\n"
           + "\n".join(ev) + "\n")
+  text = _command(workdir) + text
   md = artifacts_lib.write_markdown(workdir, "convergence.md", text)
   return {"convergence": md, "train_curves": plot}
