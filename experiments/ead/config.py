@@ -61,7 +61,7 @@ def get_config(variant: str = "arithmetic"):
   c.ead = mlc.ConfigDict(dict(
       split="test", prompts_per_task=60, max_new_tokens=96, window=4,
       monitor="small",
-      thresholds=(0.05, 0.1, 0.2, 0.4, 0.7, 1.2),
+      thresholds=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0),
       random_repeats=1, max_share=0.5))
   c.study.arms = {"EAD": ""}
   c.study.metrics = ("small/acc", "large/acc", "best/threshold",
