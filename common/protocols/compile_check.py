@@ -90,6 +90,7 @@ STANDINS: dict[str, dict[str, Any]] = {
 TEXT_STANDINS: dict[str, dict[str, int]] = {
     "lm1b": {"train": 30_301_028, "test": 306_688},
     "c4": {"train": 364_868_892, "validation": 364_608},
+    "meta_math_qa": {"train": 395_000},   # MetaMathQA (sorsa)
 }
 
 

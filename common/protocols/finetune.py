@@ -19,6 +19,12 @@ model) need "start from the params of another run". A run of this protocol
    the pretrained run's final parameters and model state (a fresh
    optimizer; the method's `init` sees them as `ctx.params`).
 
+With `pretrain.hf_checkpoint` (a Llama/Qwen2 `save_pretrained` directory)
+step 1 is replaced by loading that checkpoint
+(`common.convert.hf_checkpoint`): nothing is pretrained, the fine-tuning
+run starts from its parameters (adapters on Llama-2-7B: sorsa), and the
+final metrics hold `finetuned/<name>` only.
+
 The final metrics are the fine-tuned run's final evaluation as
 `finetuned/<name>` and the pretrained run's as `pretrained/<name>` (the
 same evaluator, so before and after sit in one row; a finished run is
@@ -37,6 +43,7 @@ from typing import Any
 import ml_collections as mlc
 
 from common import config as config_lib
+from common.convert import hf_checkpoint
 from common.protocols import Protocol
 from common.protocols import RunResult
 from common.protocols import register_protocol
@@ -54,6 +61,8 @@ def base_config() -> mlc.ConfigDict:
       # "key=value" overrides of the supervised sections for pretraining.
       overrides=(),
       dir=""))              # "" = <study>/pretrained/<fingerprint>/seed_k
+  # Optional key (absent by default, so no existing fingerprint changes):
+  # `pretrain.hf_checkpoint`, a HF checkpoint directory replacing step 1.
   return c
 
 
@@ -141,6 +150,8 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
   cached = runs.begin(config, workdir, validate)
   if cached is not None:
     return cached
+  if config.pretrain.get("hf_checkpoint"):
+    return _from_hf_checkpoint(config, workdir, show_progress, desc, t_start)
   pre_cfg = pretrain_config(config)
   folder = pretrain_dir(config, workdir)
   pre = supervised.train(pre_cfg, folder, show_progress=show_progress,
@@ -164,6 +175,27 @@ def run(config: mlc.ConfigDict, workdir: str, show_progress: bool = True,
   return RunResult(status="finished", workdir=workdir, steps=tuned.steps,
                    final=final, history=tuned.history,
                    seconds=time.time() - t_start)
+
+
+def _from_hf_checkpoint(config: mlc.ConfigDict, workdir: str,
+                        show_progress: bool, desc: str,
+                        t_start: float) -> RunResult:
+  """Fine-tunes from the parameters of `config.pretrain.hf_checkpoint`."""
+  tune_dir = os.path.join(workdir, "finetune")
+  initial = None
+  if runs.cached_result(tune_dir, config) is None:
+    _, params = hf_checkpoint.load_hf_checkpoint(
+        config.pretrain.hf_checkpoint, dtype=config.model.dtype)
+    initial = (params, {})
+  tuned = supervised.train(config, tune_dir, show_progress=show_progress,
+                           desc=desc, initial=initial)
+  if tuned.status != "finished":
+    return RunResult(status=tuned.status, workdir=workdir, steps=tuned.steps,
+                     final={}, history=[], seconds=time.time() - t_start)
+  runs.write_config(workdir, config)
+  return RunResult(status="finished", workdir=workdir, steps=tuned.steps,
+                   final={f"finetuned/{k}": v for k, v in tuned.final.items()},
+                   history=tuned.history, seconds=time.time() - t_start)
 
 
 def smoke(config: mlc.ConfigDict, workdir: str) -> None:
