@@ -5,6 +5,7 @@ import functools
 import math
 import os
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ import pytest
 
 from algos.lm import entropy_guided_attention as ega
 from common.core import method as method_lib
+from common.models import normalized_dense
 from common.models import transformer as transformer_lib
 
 _OFFICIAL = os.environ.get("REGJAX_OFFICIAL_ENTROPY_GUIDED_ATTENTION_DIR")
@@ -95,23 +97,36 @@ def _model_and_params(**fields):
   return model, params, tokens
 
 
-@pytest.mark.parametrize("norm", ["weight", "spectral"])
-def test_normalised_ffn_kernels(norm):
+def test_normalised_ffn_kernels():
   model, params, tokens = _model_and_params(norm="none", ffn="linear",
-                                            ffn_norm=norm, ffn_scale=True)
+                                            ffn_norm="weight", ffn_scale=True)
   mlp = params["layer_0"]["mlp"]
   assert float(mlp["ffn_scale"]) == 1.0
-  if norm == "weight":
-    # Starts equal to the plain layer: gain = initial column norms.
-    np.testing.assert_allclose(
-        mlp["up"]["gain"], np.linalg.norm(mlp["up"]["kernel"], axis=0),
-        rtol=1e-6)
-  else:
-    from common.models import normalized_dense  # pylint: disable=g-import-not-at-top
-    w = normalized_dense.spectral_normalize(mlp["up"]["kernel"] * 7.0)
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(w), 2), 1.0,
-                               rtol=1e-5)
+  # Weight norm starts equal to the plain layer: gain = column norms.
+  np.testing.assert_allclose(
+      mlp["up"]["gain"], np.linalg.norm(mlp["up"]["kernel"], axis=0),
+      rtol=1e-6)
   assert np.isfinite(model.apply({"params": params}, tokens)["logits"]).all()
+  w = normalized_dense.spectral_normalize(mlp["up"]["kernel"] * 7.0)
+  np.testing.assert_allclose(np.linalg.norm(np.asarray(w), 2), 1.0,
+                             rtol=1e-5)
+
+
+def test_evaluator_sums_tokens_and_head_entropies_over_real_rows():
+  sums = np.array([[[0.9, 0.5], [0.1, 0.3]], [[0.0, 0.0], [9.0, 9.0]]])
+  out = {"token_nll": np.full((2, 3), 2.0, np.float32),
+         "entropy_sums": (sums * 2).astype(np.float32),
+         "entropy_count": np.array([2.0, 2.0], np.float32)}
+  batch = {"loss_mask": np.ones((2, 3), np.float32),
+           "mask": np.array([1, 0], np.float32),
+           "target_bytes": np.ones((2, 3), np.float32)}
+  setup = types.SimpleNamespace(
+      eval_batches=lambda: [batch], hparams={},
+      eval_step=lambda state, b, hp, output_keys: out)
+  result = ega.evaluate(setup, None)
+  assert result["tokens"] == 3 and result["loss"] == pytest.approx(2.0)
+  assert result["entropy/layer_1"] == pytest.approx(0.2)   # padded row out
+  assert result["overload_early"] == 0.5
 
 
 def test_method_strength_zero_is_next_token_and_thresholds_learn():
