@@ -42,6 +42,7 @@ ARMS = {
     "ApiQ": "method.ulb_sapr.lambda_reg=0.0",
     "ApiQ+saliency": "method.ulb_sapr.lambda_reg=0.0001",
     "ApiQ+saliency (lambda 1e-3)": "method.ulb_sapr.lambda_reg=0.001",
+    "ApiQ+saliency (lambda 1e-2)": "method.ulb_sapr.lambda_reg=0.01",
 }
 
 
