@@ -221,8 +221,8 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
         lambda f: jax.tree.map(jnp.add, f,
                                fisher_update(cfg, ctx, params, batch)),
         lambda f: f, method_state["fisher"])
-    mean = sum(jnp.sum(f) for f in jax.tree.leaves(fisher)) / sum(
-        f.size for f in jax.tree.leaves(fisher))
+    mean = sum(jnp.sum(f) for f in jax.tree.leaves(fisher)) / float(sum(
+        f.size for f in jax.tree.leaves(fisher)))
     sal = jax.tree.map(lambda f: f / jnp.maximum(mean, 1e-30), fisher)
     blocks = block_losses(cfg, ctx, params, batch, hp)
     reg = saliency_term(cfg, params, sal)

@@ -80,7 +80,9 @@ def get_config(variant: str = "stdlib"):
     c = _finetune(lm_common.lm_config("ulb_sapr", dataset="c4/en", text_key="text",
                             size="llama_1b", seq_len=2048, batch_size=1,
                             steps=-1, learning_rate=5e-4, warmup_epochs=0.0))
-    c.model.kwargs.update(vocab_size=32000, num_layers=32, d_model=4096,
+    # Llama-2-7B's shape; the vocabulary is the tokenizer's (pass the
+    # checkpoint's tokenizer.json: --config.data.kwargs.tokenizer=PATH).
+    c.model.kwargs.update(num_layers=32, d_model=4096,
                           num_heads=32, num_kv_heads=32, d_ff=11008,
                           max_len=4096, rope_theta=10000.0, rope_scaling=())
     c.data.kwargs.update(max_train_rows=128, packing="rows", docs_per_row=2)
