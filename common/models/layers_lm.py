@@ -13,11 +13,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from common import config as config_lib
+from common.models import normalized_dense
 
 _CHOICES = {"norm": ("rmsnorm", "layernorm", "none"),
             "ffn": ("swiglu", "gelu", "linear"),
             "dtype": ("float32", "bfloat16", "float16"),
-            "param_dtype": ("float32", "bfloat16", "float16")}
+            "param_dtype": ("float32", "bfloat16", "float16"),
+            "ffn_norm": normalized_dense.NORMS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,10 @@ class TransformerConfig:
   recomputes each block's activations in the backward pass.
   `rope_scaling` is empty (plain RoPE) or Llama 3's frequency scaling
   `(factor, low_freq_factor, high_freq_factor, original_max_len)`.
+  `ffn_norm` "weight" / "spectral" reparameterises the FFN kernels
+  (`normalized_dense`) and `ffn_scale` multiplies the FFN output by a
+  learnable scalar `mlp/ffn_scale` (init 1): the LayerNorm alternatives of
+  softmax-only models (entropy-guided attention).
   """
   vocab_size: int = 259
   num_layers: int = 2
@@ -53,6 +59,8 @@ class TransformerConfig:
   init_std: float = 0.02
   remat: bool = False
   rope_scaling: tuple[float, ...] = ()
+  ffn_norm: str = "none"
+  ffn_scale: bool = False
 
   def __post_init__(self):
     # Lists (from JSON) become tuples: the config must stay hashable.
@@ -257,18 +265,29 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-  """The FFN: SwiGLU (down(silu(gate x) * up x)), GELU or linear."""
+  """The FFN: SwiGLU (down(silu(gate x) * up x)), GELU or linear; with
+  `ffn_norm` its kernels weight- or spectrally normalised, with
+  `ffn_scale` its output times a learnable scalar."""
   config: TransformerConfig
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     c = self.config
-    up = _dense(c, c.d_ff, "up")(x)
+    dense = _dense
+    if c.ffn_norm != "none":
+      dense = lambda c, n, name, std=None: normalized_dense.NormalizedDense(
+          n, c.ffn_norm, jnp.dtype(c.dtype), jnp.dtype(c.param_dtype),
+          nn.initializers.normal(std or c.init_std), name=name)
+    up = dense(c, c.d_ff, "up")(x)
     if c.ffn == "swiglu":
-      up = nn.silu(_dense(c, c.d_ff, "gate")(x)) * up
+      up = nn.silu(dense(c, c.d_ff, "gate")(x)) * up
     elif c.ffn == "gelu":
       up = nn.gelu(up, approximate=True)
-    return _dense(c, c.d_model, "down", std=_residual_std(c))(up)
+    out = dense(c, c.d_model, "down", std=_residual_std(c))(up)
+    if c.ffn_scale:
+      out = out * self.param("ffn_scale", nn.initializers.ones, (),
+                             jnp.dtype(c.param_dtype)).astype(out.dtype)
+    return out
 
 
 class Block(nn.Module):
