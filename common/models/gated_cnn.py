@@ -6,6 +6,9 @@ et al., CVPR 2022, arXiv:2110.08232; official code
 https://github.com/selkerdawy/FTWT, `utils/layers.py: ConvWithMask`), and
 for the static channel-pruning baseline it is compared with, in one model so
 that both share parameters, FLOPs accounting and a pretrained checkpoint.
+Two models: `gated_cnn` (VGG-style, the CPU studies and the VGG-16
+configuration) and `gated_resnet` (the official CIFAR ResNet-56 with the
+official gate placement).
 
 Layer `l` (`ConvWithMask` in the official code):
 
@@ -36,6 +39,7 @@ tuples `gate_logits`, `gate_stats`, `gates` of `[b, C_l]` arrays.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -98,6 +102,79 @@ class MaskPredictor(nn.Module):
                     name="dense")(pooled)
 
 
+class _Gates:
+  """Per-layer bookkeeping shared by the gated models: gate logits, criteria,
+  gates, per-input FLOPs (the official `prev`: active input channels)."""
+
+  def __init__(self, b: int, in_channels: int):
+    self.active_in = jnp.full((b,), float(in_channels), jnp.float32)
+    self.flops = jnp.zeros((b,), jnp.float32)
+    self.dense_flops = 0.0
+    self.predictor_flops = 0
+    self.logits, self.stats, self.gates = [], [], []
+
+  def outputs(self, b: int, head_flops: float) -> dict[str, Any]:
+    flops = self.flops + head_flops
+    dense = self.dense_flops + head_flops
+    return {"flops": flops, "flops_ratio": flops / dense,
+            "predictor_flops_ratio": jnp.full(
+                (b,), self.predictor_flops / dense, jnp.float32),
+            "gate_logits": tuple(self.logits),
+            "gate_stats": tuple(self.stats), "gates": tuple(self.gates)}
+
+
+def _gated_conv(m: nn.Module, book: _Gates, x_in: jax.Array, width: int,
+                strides: int, train: bool, index: int, relu: bool = True,
+                residual: jax.Array | None = None,
+                kernel_init: Any = nn.linear.default_kernel_init
+                ) -> jax.Array:
+  """conv-BN(-+residual)(-ReLU), criterion, predictor, gate: `ConvWithMask`.
+
+  Called from `m`'s compact `__call__` (the submodules are `m`'s:
+  `conv<index>`, `bn<index>`, `mask<index>`).
+  """
+  b = x_in.shape[0]
+  conv = layers.conv(width, 3, strides, dtype=m.dtype,
+                     param_dtype=m.param_dtype,
+                     kernel_init=kernel_init, name=f"conv{index}")
+  h = layers.batch_norm(train, m.dtype, m.param_dtype,
+                        name=f"bn{index}")(conv(x_in))
+  if residual is not None:
+    h = h + residual
+  if relu:
+    h = nn.relu(h)
+  book.stats.append(jax.lax.stop_gradient(channel_criterion(h)))
+  pred_in = jax.lax.stop_gradient(x_in) if m.decoupled else x_in
+  logit = MaskPredictor(width, m.softmax, m.param_dtype,
+                        name=f"mask{index}")(pred_in)
+  if m.gating == "dynamic":
+    gate = jax.lax.stop_gradient((logit > 0).astype(jnp.float32))
+  elif m.gating == "static_l1":
+    kernel = conv.variables["params"]["kernel"]
+    gate = jnp.broadcast_to(
+        jax.lax.stop_gradient(l1_topk_mask(kernel, m.keep)), (b, width))
+  else:
+    gate = jnp.ones((b, width), jnp.float32)
+  h = h * gate[:, None, None, :].astype(h.dtype)
+  active = jnp.sum(gate, axis=-1)
+  area = h.shape[1] * h.shape[2]
+  book.flops = book.flops + area * 9.0 * book.active_in * active
+  book.dense_flops += area * 9.0 * x_in.shape[-1] * width
+  book.predictor_flops += x_in.shape[-1] * width
+  book.active_in = active
+  book.logits.append(logit)
+  book.gates.append(gate)
+  return h
+
+
+def _check(m: nn.Module) -> None:
+  if m.gating not in GATINGS:
+    raise ValueError(f"{type(m).__name__} gating={m.gating!r}; allowed "
+                     f"{GATINGS}")
+  if not 0.0 < m.keep <= 1.0:
+    raise ValueError(f"{type(m).__name__} keep={m.keep}; allowed (0, 1]")
+
+
 @registry.register_model("gated_cnn")
 class GatedCNN(nn.Module):
   """Conv-BN-ReLU layers with per-input (or static) output-channel gates.
@@ -138,61 +215,72 @@ class GatedCNN(nn.Module):
     Returns:
       The dict described in the module docstring.
     """
-    if self.gating not in GATINGS:
-      raise ValueError(f"gated_cnn gating={self.gating!r}; allowed "
-                       f"{GATINGS}")
-    if not 0.0 < self.keep <= 1.0:
-      raise ValueError(f"gated_cnn keep={self.keep}; allowed (0, 1]")
+    _check(self)
     h = x.astype(self.dtype)
-    b = h.shape[0]
-    active_in = jnp.full((b,), float(h.shape[-1]), jnp.float32)
-    flops = jnp.zeros((b,), jnp.float32)
-    dense_flops = 0.0
-    predictor_flops = 0
-    logits_l, stats_l, gates_l = [], [], []
+    book = _Gates(h.shape[0], h.shape[-1])
     for i, width in enumerate(self.widths):
-      x_in = h
-      conv = layers.conv(width, 3, dtype=self.dtype,
-                         param_dtype=self.param_dtype, name=f"conv{i}")
-      h = conv(h)
-      h = layers.batch_norm(train, self.dtype, self.param_dtype,
-                            name=f"bn{i}")(h)
-      h = nn.relu(h)
-      stats = jax.lax.stop_gradient(channel_criterion(h))
-      pred_in = jax.lax.stop_gradient(x_in) if self.decoupled else x_in
-      logit = MaskPredictor(width, self.softmax, self.param_dtype,
-                            name=f"mask{i}")(pred_in)
-      if self.gating == "dynamic":
-        gate = jax.lax.stop_gradient((logit > 0).astype(jnp.float32))
-      elif self.gating == "static_l1":
-        kernel = conv.variables["params"]["kernel"]
-        gate = jnp.broadcast_to(
-            jax.lax.stop_gradient(l1_topk_mask(kernel, self.keep)),
-            (b, width))
-      else:
-        gate = jnp.ones((b, width), jnp.float32)
-      h = h * gate[:, None, None, :].astype(h.dtype)
-      active = jnp.sum(gate, axis=-1)
-      area = h.shape[1] * h.shape[2]
-      flops = flops + area * 9.0 * active_in * active
-      dense_flops += area * 9.0 * x_in.shape[-1] * width
-      predictor_flops += x_in.shape[-1] * width
-      active_in = active
-      logits_l.append(logit)
-      stats_l.append(stats)
-      gates_l.append(gate)
+      h = _gated_conv(self, book, h, width, 1, train, i)
       if i in tuple(self.pool_after):
         h = nn.max_pool(h, (2, 2), strides=(2, 2))
     features = layers.global_avg_pool(h)
     logits = nn.Dense(self.num_classes, dtype=self.dtype,
                       param_dtype=self.param_dtype,
                       name=self.HEAD_NAME)(features)
-    head = float(self.widths[-1] * self.num_classes)
-    flops = flops + head
-    dense_flops += head
     return {"logits": logits.astype(jnp.float32), "features": features,
-            "flops": flops, "flops_ratio": flops / dense_flops,
-            "predictor_flops_ratio": jnp.full(
-                (b,), predictor_flops / dense_flops, jnp.float32),
-            "gate_logits": tuple(logits_l), "gate_stats": tuple(stats_l),
-            "gates": tuple(gates_l)}
+            **book.outputs(h.shape[0], float(self.widths[-1]
+                                             * self.num_classes))}
+
+
+@registry.register_model("gated_resnet")
+class GatedResNet(nn.Module):
+  """The official CIFAR ResNet (`models/cifar/resnet.py`, depth 6n+2, basic
+  blocks 16/32/64, option-A shortcuts: 2x2 average pool + zero channels)
+  with every conv gated as the official `fuse_masking_resnet`: the stem, and
+  in each block conv1 (after its ReLU) and conv2 (before the residual sum,
+  `--gtafterblock False`: criterion on the BN output).
+
+  Attributes: as `GatedCNN`, with `depth` instead of `widths`/`pool_after`.
+  """
+
+  num_classes: int
+  depth: int = 56
+  gating: str = "dynamic"
+  keep: float = 1.0
+  decoupled: bool = True
+  softmax: bool = True
+  dtype: Dtype = jnp.float32
+  param_dtype: Dtype = jnp.float32
+
+  HEAD_NAME: ClassVar[str] = "head"
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> dict[str, Any]:
+    """`[b, h, w, c]` images -> the dict of the module docstring."""
+    _check(self)
+    if (self.depth - 2) % 6:
+      raise ValueError(f"gated_resnet depth={self.depth}; allowed 6n+2")
+    n = (self.depth - 2) // 6
+    h = x.astype(self.dtype)
+    book = _Gates(h.shape[0], h.shape[-1])
+    conv = functools.partial(_gated_conv, self, book, train=train,
+                             kernel_init=layers.kaiming_normal_fan_out)
+    h = conv(h, 16, 1, index=0)
+    index = 1
+    for stage, planes in enumerate((16, 32, 64)):
+      for block in range(n):
+        strides = 2 if stage > 0 and block == 0 else 1
+        identity = h
+        if strides != 1 or identity.shape[-1] != planes:
+          identity = nn.avg_pool(identity, (2, 2), strides=(2, 2))
+          identity = jnp.pad(identity, ((0, 0), (0, 0), (0, 0),
+                                        (0, planes - identity.shape[-1])))
+        out = conv(h, planes, strides, index=index)
+        out = conv(out, planes, 1, index=index + 1, relu=False)
+        h = nn.relu(out + identity)
+        index += 2
+    features = layers.global_avg_pool(h)
+    logits = nn.Dense(self.num_classes, dtype=self.dtype,
+                      param_dtype=self.param_dtype,
+                      name=self.HEAD_NAME)(features)
+    return {"logits": logits.astype(jnp.float32), "features": features,
+            **book.outputs(h.shape[0], float(64 * self.num_classes))}

@@ -42,3 +42,18 @@ def test_static_l1_keeps_the_largest_filters_for_every_input():
   _, dense = _apply("none")
   assert np.all(np.asarray(dense["flops_ratio"]) == 1.0)
   assert np.all(np.asarray(out["flops_ratio"]) < 0.5)
+
+
+def test_gated_resnet_gates_every_conv_and_counts_flops():
+  model = gated_cnn.GatedResNet(num_classes=3, depth=8)
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+  variables = model.init(jax.random.key(1), x, train=False)
+  out = jax.jit(lambda v: model.apply(v, x, train=False))(variables)
+  assert len(out["gates"]) == 7 and out["logits"].shape == (2, 3)
+  a = [np.asarray(g).sum(-1) for g in out["gates"]]
+  areas = (64, 64, 64, 16, 16, 4, 4)
+  prev, want = 3.0, 64.0 * 3  # + the head (64 -> 3)
+  for area, act in zip(areas, a):
+    want = want + area * 9 * prev * act
+    prev = act
+  np.testing.assert_allclose(out["flops"], want, rtol=1e-6)
