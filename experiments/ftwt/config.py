@@ -43,7 +43,7 @@ from common.protocols import finetune
 VARIANTS = ("digits", "shapes32", "cifar10")
 
 _MUS = (0.8, 0.9)
-_KEEPS = (0.5, 0.6, 0.75, 0.85)
+_KEEPS = (0.5, 0.6, 0.75, 0.8, 0.85)
 _METRICS = ("pretrained/error", "finetuned/error", "finetuned/flops_reduction",
             "finetuned/flops_ratio_std", "finetuned/gate_accuracy",
             "finetuned/gate_keep")
@@ -144,6 +144,12 @@ def get_config(variant: str = "digits"):
                    checkpoint_every_steps=5000)
     c.pretrain.overrides = _PRETRAIN + ("schedule.learning_rate=0.1",)
     c.method.ftwt.mu = 0.8
+    # Official README, CIFAR-10 ResNet-56: baseline 93.66%, mu 0.80
+    # decoupled 92.63% at 66% FLOPs reduction.
+    c.study.paper = {
+        "dense": {"finetuned/error": 6.34},
+        "ftwt_mu80": {"finetuned/error": 7.37,
+                      "finetuned/flops_reduction": 66.0}}
     c.study.seeds = (0,)
     c.smoke.enabled = False
   return c
