@@ -43,7 +43,7 @@ from common.protocols import finetune
 VARIANTS = ("digits", "shapes32", "cifar10")
 
 _MUS = (0.8, 0.9)
-_KEEPS = (0.5, 0.6, 0.75, 0.8, 0.85)
+_KEEPS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85)
 _METRICS = ("pretrained/error", "finetuned/error", "finetuned/flops_reduction",
             "finetuned/flops_ratio_std", "finetuned/gate_accuracy",
             "finetuned/gate_keep")
