@@ -182,7 +182,8 @@ def make_apply(inclusive: bool):
 
 
 def make_predict(inclusive: bool):
-  """Eval outputs plus `gate_accuracy [b]` and `target_keep [b]`."""
+  """Eval outputs plus `gate_accuracy [b]`, `target_keep [b]`, `gate_keep
+  [b]`; the per-layer tuples concatenated over channels."""
 
   def predict(hp, ctx, params, method_state, batch):
     del method_state, batch
@@ -193,6 +194,9 @@ def make_predict(inclusive: bool):
         targets)
     outputs["gate_keep"] = sum(jnp.mean(g, axis=-1) for g in outputs["gates"]
                                ) / len(outputs["gates"])
+    # per-layer tuples -> `[b, sum_l C_l]` arrays (eval outputs are arrays)
+    for k in ("gate_logits", "gate_stats", "gates"):
+      outputs[k] = jnp.concatenate(outputs[k], axis=-1)
     return outputs
 
   return predict
