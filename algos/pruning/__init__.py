@@ -1,0 +1,1 @@
+"""Pruning methods: dynamic (per-input) and static channel pruning."""
