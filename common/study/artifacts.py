@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
+import numpy as np
+
 
 def final_metrics(runs: Mapping[str, Mapping[int, Any]]
                   ) -> dict[str, dict[int, dict[str, float]]]:
@@ -25,3 +27,23 @@ def write_markdown(workdir: str, filename: str, text: str) -> str:
   with open(path, "w", encoding="utf-8") as f:
     f.write(text)
   return path
+
+
+def mean_std_cell(values, fmt: str = ".4f") -> str:
+  """`"m +- s"` (sample std) of `values`; one value alone; "-" for none."""
+  v = np.asarray(values, np.float64)
+  if len(v) == 0:
+    return "-"
+  if len(v) == 1:
+    return f"{v[0]:{fmt}}"
+  return f"{v.mean():{fmt}} +- {v.std(ddof=1):{fmt}}"
+
+
+def study_command(workdir: str) -> str:
+  """The study's command line (the first line of its `results.md`, which
+  the engine writes before the hook runs) and a blank line; "" if none."""
+  path = os.path.join(workdir, "results.md")
+  if not os.path.exists(path):
+    return ""
+  with open(path, encoding="utf-8") as f:
+    return f.readline().strip() + "\n\n"

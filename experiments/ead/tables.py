@@ -14,20 +14,8 @@ import numpy as np
 from common.study import artifacts as artifacts_lib
 
 
-def _cell(values, fmt=".3f") -> str:
-  v = np.asarray(values, np.float64)
-  if len(v) == 1:
-    return f"{v[0]:{fmt}}"
-  return f"{v.mean():{fmt}} +- {v.std(ddof=1):{fmt}}"
-
-
-def _command(workdir: str) -> str:
-  """The study's command line (the first line of its results.md)."""
-  path = os.path.join(workdir, "results.md")
-  if not os.path.exists(path):
-    return ""
-  with open(path, encoding="utf-8") as f:
-    return f.readline().strip() + "\n\n"
+def _cell(values) -> str:
+  return artifacts_lib.mean_std_cell(values, ".3f")
 
 
 def artifacts(configs: dict[str, Any], workdir: str,
@@ -58,7 +46,7 @@ def artifacts(configs: dict[str, Any], workdir: str,
             "large model alone (2 x non-embedding parameters per token of "
             "each model that runs).\n\n" + "\n".join(rows) + "\n")
     name = "sweep.md" if len(runs) == 1 else f"sweep_{arm}.md"
-    text = _command(workdir) + text
+    text = artifacts_lib.study_command(workdir) + text
     paths[name] = artifacts_lib.write_markdown(workdir, name, text)
     plot = os.path.join(workdir, arm, f"seed_{min(finals)}",
                         "ead_tradeoff.png")

@@ -26,24 +26,6 @@ def train_curve(run_dir: str) -> dict[int, float]:
           if r.get("split") == "train" and "method/loss" in r}
 
 
-def _cell(values: list[float], fmt: str = ".4f") -> str:
-  v = np.asarray(values, np.float64)
-  if len(v) == 0:
-    return "-"
-  if len(v) == 1:
-    return f"{v[0]:{fmt}}"
-  return f"{v.mean():{fmt}} +- {v.std(ddof=1):{fmt}}"
-
-
-def _command(workdir: str) -> str:
-  """The study's command line (the first line of its results.md)."""
-  path = os.path.join(workdir, "results.md")
-  if not os.path.exists(path):
-    return ""
-  with open(path, encoding="utf-8") as f:
-    return f.readline().strip() + "\n\n"
-
-
 def artifacts(configs: dict[str, Any], workdir: str,
               runs: dict[str, dict[int, Any]]) -> dict[str, str]:
   """Writes `convergence.md` and `train_curves.png`."""
@@ -62,9 +44,10 @@ def artifacts(configs: dict[str, Any], workdir: str,
   fig, ax = plt.subplots(figsize=(5.0, 3.4))
   for arm, by_seed in curves.items():
     table = np.asarray([[c[s] for s in steps] for c in by_seed.values()])
-    cells = [_cell(table[:, steps.index(s)]) for s in picks]
+    cells = [artifacts_lib.mean_std_cell(table[:, steps.index(s)])
+             for s in picks]
     rows.append(f"| {arm} | " + " | ".join(cells) + " | "
-                + _cell(table.mean(axis=1)) + " |")
+                + artifacts_lib.mean_std_cell(table.mean(axis=1)) + " |")
     mean = table.mean(0)
     ax.plot(steps, mean, label=arm)
   ax.set_xlabel("fine-tuning step")
@@ -83,7 +66,7 @@ def artifacts(configs: dict[str, Any], workdir: str,
         "|---|---|" + "---|" * len(epochs)]
   for arm, hs in evals.items():
     for key, fmt in (("loss", ".4f"), ("ortho", ".2e")):
-      cells = [_cell([r[key] for h in hs for r in h
+      cells = [artifacts_lib.mean_std_cell([r[key] for h in hs for r in h
                       if r["epoch"] == e and key in r], fmt) for e in epochs]
       ev.append(f"| {arm} | {key} | " + " | ".join(cells) + " |")
   text = ("Train loss of the adapted model (next-token loss only), mean +- "
@@ -91,6 +74,6 @@ def artifacts(configs: dict[str, Any], workdir: str,
           "\n\nHeld-out loss (arithmetic test split) and orthonormality "
           "error of the SORSA factors at each evaluation:\n\n"
           + "\n".join(ev) + "\n")
-  text = _command(workdir) + text
+  text = artifacts_lib.study_command(workdir) + text
   md = artifacts_lib.write_markdown(workdir, "convergence.md", text)
   return {"convergence": md, "train_curves": plot}
