@@ -18,9 +18,11 @@ model sizes and with dropout. Here:
 * `repetition_overrides(...)`: the config overrides of one arm (unique
   tokens, steps of the equal budget);
 * `degradation(...)`: per (size, dropout), the held-out loss of the
-  repeated arm minus the unique arm, paired by seed, mean +- std: the
-  paper's multi-epoch degradation; `degradation_artifact` writes it as a
-  table next to the study's results (`study.artifacts`).
+  repeated arm minus the unique arm, paired by seed, mean +- std and the
+  bootstrap 95% interval of the mean (`algos/analysis/scaling_laws.py`,
+  the repo's shared scaling tools): the paper's multi-epoch degradation;
+  `degradation_artifact` writes it (mean +- std) as a table next to the
+  study's results (`study.artifacts`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from algos.analysis import scaling_laws
 from common import config as config_lib
 
 
@@ -76,9 +79,12 @@ def degradation(runs: Mapping[str, Mapping[int, Mapping[str, float]]],
                         for s in seeds if metric in runs[rep][s]
                         and metric in runs[uni][s]], np.float64)
     if len(diffs):
+      lo, hi = (scaling_laws.bootstrap_mean_ci(diffs) if len(diffs) > 1
+                else (float("nan"), float("nan")))
       out[label] = {"mean": float(diffs.mean()),
                     "std": float(diffs.std(ddof=1)) if len(diffs) > 1
-                    else float("nan"), "n": float(len(diffs))}
+                    else float("nan"), "n": float(len(diffs)),
+                    "ci_lo": lo, "ci_hi": hi}
   return out
 
 

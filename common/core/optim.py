@@ -24,9 +24,18 @@ _SCHEDULES = ("constant", "piecewise", "cosine")
 _WD_MASKS = ("all", "kernels")
 
 
+# Leaves under this top-level params key are stacked over a leading member
+# axis (`common.models.ensemble`): a matrix per member has ndim > 2.
+_MEMBER_AXIS_KEY = "members"
+
+
 def _kernel_mask(params):
-  """True for weight matrices/filters (ndim > 1), false for biases and BN."""
-  return jax.tree.map(lambda p: p.ndim > 1, params)
+  """True for weight matrices/filters (ndim > 1), false for biases and BN;
+  an ensemble's stacked leaves (under `members`) count one axis less."""
+  def is_kernel(path, p):
+    first = getattr(path[0], "key", None) if path else None
+    return p.ndim > (2 if first == _MEMBER_AXIS_KEY else 1)
+  return jax.tree_util.tree_map_with_path(is_kernel, params)
 
 
 def split_param_labels(params, plain_names: tuple[str, ...] = ("bias",)):
@@ -73,7 +82,8 @@ def make_optimizer(name: str, nesterov: bool = False,
     name: one of `sgd`, `adamw`, `adamw_split`, `sgld`.
     nesterov: Nesterov momentum (SGD only).
     weight_decay_mask: `all` (PyTorch's default: every parameter, BN too) or
-      `kernels` (only leaves with ndim > 1).
+      `kernels` (only leaves with ndim > 1; ndim > 2 for an ensemble's
+      stacked members).
     clip_grad_norm: whether to clip the global gradient norm to the traced
       hyperparameter `clip_grad_norm`.
     plain_param_names: `adamw_split`'s plain-Adam leaves (by name).

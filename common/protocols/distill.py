@@ -19,7 +19,9 @@ of other runs, frozen, inside the student's step". A run of this protocol
    `method_state` (on device, checkpointed with the state, so a resumed
    student sees the same teachers) and runs them inside the jitted step
    (`algos/adversarial/adversarial_lib.py`). Teachers share the student's
-   model section (a teacher override of `model.*` is refused).
+   model section unless they override `model.*` (an ensemble teacher of a
+   smaller student: infinite_compute); a method running such a teacher
+   builds its module itself (`ctx.forward(..., model=teacher_module)`).
 
 Why a protocol rather than a method that loads checkpoints by path: the
 teachers' configs, seeds and fingerprints stay part of the run (a changed
@@ -62,12 +64,6 @@ def teacher_configs(config: mlc.ConfigDict) -> dict[str, mlc.ConfigDict]:
     if isinstance(overrides, str):
       overrides = (overrides,)
     field = f"teachers.{name}"
-    for text in overrides:
-      if config_lib.parse_override(text)[0].startswith("model."):
-        raise config_lib.ConfigError(
-            f"config.{field}: {text!r}: teachers share the student's model "
-            "section; allowed: overrides of data, method, optim, schedule, "
-            "train, eval")
     teacher = finetune.sections_config(
         config, tuple(overrides), f"{config.experiment}_teacher_{name}",
         f"config.{field}")

@@ -53,6 +53,8 @@ def test_degradation_is_paired_by_seed(tmp_path):
   assert table["a"]["mean"] == pytest.approx(0.65)
   assert table["a"]["std"] == pytest.approx(np.std([0.5, 0.8], ddof=1))
   assert table["a"]["n"] == 2
+  # The shared bootstrap interval of the mean difference (seeds resampled).
+  assert 0.5 <= table["a"]["ci_lo"] <= 0.65 <= table["a"]["ci_hi"] <= 0.8
   runs = {arm: {s: types.SimpleNamespace(final=f) for s, f in by.items()}
           for arm, by in finals.items()}
   paths = token_crisis.degradation_artifact({}, str(tmp_path), runs)
