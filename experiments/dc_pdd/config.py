@@ -15,7 +15,10 @@ epochs (weak and strong memorisation).
 
 Variants (`--config=experiments/dc_pdd/config.py:<variant>`):
   stdlib  (default) the CPU study: 128 member rows of 128 bytes (batch
-          16), a 2-layer d=128 LM (0.46M parameters).
+          16), a 2-layer d=128 LM (0.46M parameters), 10 or 40 epochs.
+  stdlib_bpe  the same with the 2,048-token BPE of
+          `experiments/dc_pdd/bpe2048` (written by `make_tokenizer.py`):
+          subword tokens, as in the paper; 10 or 20 epochs.
   c4_gpt2  full scale: a GPT-2-124M-shaped LM trained on 2^17 rows of
           1024 tokens of TFDS `c4/en` for 4 epochs, members and
           non-members 1000 rows each, frequencies from C4 validation; our
@@ -26,16 +29,19 @@ Examples:
   python -m common run dc_pdd --seeds=0,1
 """
 
+import os
+
 from common.eval import membership
 from experiments import lm_common
 
-VARIANTS = ("stdlib", "c4_gpt2")
+VARIANTS = ("stdlib", "stdlib_bpe", "c4_gpt2")
+_BPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bpe2048")
 
 
 def get_config(variant: str = "stdlib"):
   if variant not in VARIANTS:
     raise ValueError(f"unknown variant {variant!r}; allowed: {VARIANTS}")
-  if variant == "stdlib":
+  if variant in ("stdlib", "stdlib_bpe"):
     rows, batch = 128, 16
     c = lm_common.lm_config("dc_pdd", size="tiny", seq_len=128,
                             batch_size=batch, steps=rows // batch * 40,
@@ -44,8 +50,11 @@ def get_config(variant: str = "stdlib"):
     c.model.kwargs.update(num_layers=2, d_model=128, d_ff=384, num_heads=4,
                           num_kv_heads=4, dropout=0.0)
     c.eval.membership = dict(num_rows=rows, reference_split="test")
-    c.study.arms = {"e10": f"train.steps={rows // batch * 10}",
-                    "e40": f"train.steps={rows // batch * 40}"}
+    epochs = (10, 40) if variant == "stdlib" else (10, 20)
+    c.study.arms = {f"e{e}": f"train.steps={rows // batch * e}"
+                    for e in epochs}
+    if variant == "stdlib_bpe":
+      c.data.kwargs.tokenizer = _BPE
     c.study.seeds = (0, 1)
     c.smoke.update(steps=2)
   else:

@@ -13,6 +13,12 @@ evaluator). Per seed, `ranking.md` reports
   as models get better, so rho > 0);
 
 and the mean over seeds. A checkpoint is a point of the eval history.
+
+It also writes each arm's final MNN / T next to its ceiling: with unit
+rows the column norms' squares sum to T, so the top-D sum is at most
+sqrt(D T) and MNN / T <= sqrt(min(T, d) / T), equality for orthogonal
+columns of equal norm. Widths below T thus cap MNN / T by the width alone;
+MNN / ceiling compares models of different d on one scale.
 """
 
 from __future__ import annotations
@@ -73,14 +79,35 @@ def ranking_markdown(per_seed: Mapping[int, dict[str, float]]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def ceiling(width: int, seq_len: int) -> float:
+  """The largest MNN / T of a `[seq_len, width]` matrix with unit rows."""
+  return float(np.sqrt(min(width, seq_len) / seq_len))
+
+
+def ceiling_markdown(configs: Mapping[str, Any],
+                     finals: Mapping[str, Mapping[int, dict[str, float]]]
+                     ) -> str:
+  lines = ["| arm | d | final MNN / T | ceiling sqrt(min(T, d) / T) | "
+           "MNN / ceiling |", "|---|---|---|---|---|"]
+  for arm in sorted(finals, key=lambda a: configs[a].model.kwargs.d_model):
+    width = configs[arm].model.kwargs.d_model
+    top = ceiling(width, configs[arm].data.kwargs.seq_len)
+    vals = [r["mnn"] for r in finals[arm].values() if "mnn" in r]
+    m = float(np.mean(vals))
+    lines.append(f"| {arm} | {width} | {m:.4f} | {top:.4f} | "
+                 f"{m / top:.4f} |")
+  return "\n".join(lines) + "\n"
+
+
 def ranking_artifact(configs: Mapping[str, Any], workdir: str,
                      runs: Mapping[str, Mapping[int, Any]]
                      ) -> dict[str, str]:
   """The study hook: writes `<workdir>/ranking.md`."""
-  del configs
   seeds = sorted({s for by_seed in runs.values() for s in by_seed})
   per_seed = {s: correlations({arm: by_seed[s].history
                                for arm, by_seed in runs.items()
                                if s in by_seed}) for s in seeds}
-  return {"ranking": artifacts.write_markdown(
-      workdir, "ranking.md", ranking_markdown(per_seed))}
+  text = (ranking_markdown(per_seed) + "\nFinal MNN / T against its ceiling "
+          "(mean over seeds):\n\n" + ceiling_markdown(
+              configs, artifacts.final_metrics(runs)))
+  return {"ranking": artifacts.write_markdown(workdir, "ranking.md", text)}
