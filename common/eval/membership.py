@@ -4,7 +4,12 @@ The run trains an LM on its whole train split (`data.kwargs.max_train_rows`
 caps it: those rows are the members). This evaluator scores
 
 * members: the first `n` train rows;
-* non-members: the first `n` rows of the eval split (never trained on);
+* non-members (`config.eval.membership.nonmembers`): `"train_rows"`, the
+  next `n` rows of the same train split (the run trains on the first
+  `data.kwargs.max_train_rows` only: same distribution, never trained on,
+  so only membership separates them), or `"eval_split"`, the first `n`
+  rows of the eval split (other documents: a distribution shift that
+  detection scores also pick up, as on benchmarks built by date);
 * the reference token frequencies: token counts over the
   `config.eval.membership.reference_split` of the same corpus (disjoint
   from both), Laplace-smoothed, as the official `com_fre_dis.py` counts a
@@ -36,20 +41,29 @@ from common.eval import language
 
 SCORES = ("dc_pdd", "loss", "min_k", "zlib")
 _DEFAULTS = {"num_rows": 256, "reference_split": "test", "a": 0.01,
-             "k": 0.2, "common_fraction": 0.25}
+             "k": 0.2, "common_fraction": 0.25, "nonmembers": "train_rows"}
+_NONMEMBERS = ("train_rows", "eval_split")
 
 
-class _FirstRows:
-  """The first `n` rows of a source (what `eval_batches` reads)."""
+class _Rows:
+  """Rows `[start, start + n)` of a source (what `eval_batches` reads)."""
 
-  def __init__(self, source: Any, n: int):
-    self._source, self._n = source, min(n, len(source))
+  def __init__(self, source: Any, n: int, start: int = 0):
+    self._source, self._start = source, start
+    self._n = max(0, min(n, len(source) - start))
 
   def __len__(self) -> int:
     return self._n
 
   def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-    return self._source.get(indices)
+    return self._source.get(np.asarray(indices) + self._start)
+
+
+def _open_split(config: Any, split: str) -> text_source.TextSource:
+  """All rows of a split of the run's corpus (no row limit)."""
+  kw = text_source.settings(config.data)
+  data_dir = os.fspath(config.data.data_dir or sources.default_data_dir())
+  return text_source.TextSource(config.data.name, split, data_dir, kw)
 
 
 def settings(config: Any) -> dict[str, Any]:
@@ -63,6 +77,9 @@ def settings(config: Any) -> dict[str, Any]:
   if int(s["num_rows"]) < 2:
     raise ValueError(f"config.eval.membership.num_rows={s['num_rows']}; "
                      "allowed: an integer >= 2")
+  if s["nonmembers"] not in _NONMEMBERS:
+    raise ValueError(f"config.eval.membership.nonmembers="
+                     f"{s['nonmembers']!r}; allowed: {_NONMEMBERS}")
   if not 0.0 < float(s["common_fraction"]) <= 1.0:
     raise ValueError("config.eval.membership.common_fraction must be in "
                      f"(0, 1], got {s['common_fraction']}")
@@ -90,9 +107,7 @@ def token_log_probs(setup: Any, state: Any, source: Any
 
 def reference_counts(config: Any, split: str, vocab_size: int) -> np.ndarray:
   """`[V]` token counts of the corpus split `split`."""
-  kw = text_source.settings(config.data)
-  data_dir = os.fspath(config.data.data_dir or sources.default_data_dir())
-  ref = text_source.TextSource(config.data.name, split, data_dir, kw)
+  ref = _open_split(config, split)
   counts = np.zeros(vocab_size, np.int64)
   for lo in range(0, len(ref), 256):
     rows = ref.get(np.arange(lo, min(lo + 256, len(ref))))
@@ -118,10 +133,21 @@ def scores(log_probs: np.ndarray, targets: np.ndarray, mask: np.ndarray,
 def evaluate(setup: Any, state: Any) -> dict[str, float]:
   """Membership AUROC / TPR@5%FPR of each score, and the `lm` metrics."""
   s = settings(setup.config)
-  n = min(int(s["num_rows"]), len(setup.train_source),
-          len(setup.eval_source))
-  member = token_log_probs(setup, state, _FirstRows(setup.train_source, n))
-  other = token_log_probs(setup, state, _FirstRows(setup.eval_source, n))
+  n = min(int(s["num_rows"]), len(setup.train_source))
+  if s["nonmembers"] == "train_rows":
+    # The rows right after the trained ones; the run must not reach them.
+    start = len(setup.train_source)
+    others = _Rows(_open_split(setup.config, setup.config.data.train_split),
+                   n, start)
+  else:
+    others = _Rows(setup.eval_source, n)
+  if len(others) < 2:
+    raise ValueError(f"membership: only {len(others)} non-member rows; "
+                     "allowed: a split with at least 2 rows beyond the "
+                     "members")
+  n = min(n, len(others))
+  member = token_log_probs(setup, state, _Rows(setup.train_source, n))
+  other = token_log_probs(setup, state, others)
   vocab = setup.train_source.vocab_size
   counts = reference_counts(setup.config, s["reference_split"], vocab)
   freqs = dc_pdd.smoothed_frequencies(counts).astype(np.float32)

@@ -18,7 +18,7 @@ Variants (`--config=experiments/dc_pdd/config.py:<variant>`):
           16), a 2-layer d=128 LM (0.46M parameters), 10 or 40 epochs.
   stdlib_bpe  the same with the 2,048-token BPE of
           `experiments/dc_pdd/bpe2048` (written by `make_tokenizer.py`):
-          subword tokens, as in the paper; 10 or 20 epochs.
+          subword tokens, as in the paper; 2, 4 or 10 epochs.
   c4_gpt2  full scale: a GPT-2-124M-shaped LM trained on 2^17 rows of
           1024 tokens of TFDS `c4/en` for 4 epochs, members and
           non-members 1000 rows each, frequencies from C4 validation; our
@@ -49,8 +49,10 @@ def get_config(variant: str = "stdlib"):
     c.data.kwargs.update(max_train_rows=rows, max_eval_rows=rows)
     c.model.kwargs.update(num_layers=2, d_model=128, d_ff=384, num_heads=4,
                           num_kv_heads=4, dropout=0.0)
-    c.eval.membership = dict(num_rows=rows, reference_split="test")
-    epochs = (10, 40) if variant == "stdlib" else (10, 20)
+    c.eval.membership = dict(num_rows=rows, reference_split="test",
+                             nonmembers="train_rows")
+    epochs = (10, 40) if variant == "stdlib" else (2, 4, 10)
+    cols = tuple((f"{e} epochs", f"e{e}") for e in epochs)
     c.study.arms = {f"e{e}": f"train.steps={rows // batch * e}"
                     for e in epochs}
     if variant == "stdlib_bpe":
@@ -63,8 +65,10 @@ def get_config(variant: str = "stdlib"):
     c.experiment = "dc_pdd"
     c.data.kwargs.update(max_train_rows=rows, max_eval_rows=1000)
     c.train.update(steps=rows // c.train.batch_size * 4)
-    c.eval.membership = dict(num_rows=1000, reference_split="validation")
+    c.eval.membership = dict(num_rows=1000, reference_split="validation",
+                             nonmembers="train_rows")
     c.study.seeds = (0,)
+    cols = (("ours", c.method.name),)
   c.train.update(eval_every_epochs=0, eval_batch_size=64)
   c.eval.name = "membership"
   c.study.metrics = tuple(f"{kind}/{s}" for kind in ("auroc", "auroc_common",
@@ -77,7 +81,6 @@ def get_config(variant: str = "stdlib"):
   c.study.tables = tuple(dict(
       title=title, rows=membership.SCORES, arm="{col}",
       metric=kind + "/{row}", row_label="score (higher = member)",
-      cols=tuple((f"{arm[1:]} epochs", arm) for arm in c.study.arms)
-      if c.study.arms else (("ours", ""),), fmt=".3f")
+      cols=cols, fmt=".3f")
                          for kind, title in titles.items())
   return c
