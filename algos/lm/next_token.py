@@ -17,8 +17,9 @@ loss / ln 2, and `bits_per_byte` = summed nats / ln 2 / the target bytes
 when the batch has `target_bytes`. With `train.micro_batches > 1` they are
 means over micro-batches weighted by token counts (the loss is exact; the
 other two then are close to, not equal to, their global values).
-Evaluation (`Method.predict`) returns `token_nll [B, T]`, which the `lm`
-evaluator (`common.eval.language`) sums over the held-out split.
+Evaluation (`Method.predict`) returns `token_nll [B, T]` (which the `lm`
+evaluator, `common.eval.language`, sums over the held-out split) and the
+final hidden `features [B, T, D]` (read by `hidden_rank`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,16 @@ _MODEL_KEYS = ("segment_ids", "positions")
 def token_nll(ctx: method_lib.StepContext, params: Any, batch: dict,
               *, loss: str, softcap: jax.Array | None, train: bool
               ) -> tuple[jax.Array, Any]:
-  """`(nll [B, T] float32, new model state)` of the batch's targets.
+  """`(nll [B, T] float32, new model state)` of the batch's targets."""
+  nll, model_state, _ = nll_and_features(ctx, params, batch, loss=loss,
+                                         softcap=softcap, train=train)
+  return nll, model_state
+
+
+def nll_and_features(ctx: method_lib.StepContext, params: Any, batch: dict,
+                     *, loss: str, softcap: jax.Array | None, train: bool
+                     ) -> tuple[jax.Array, Any, jax.Array]:
+  """`(nll [B, T] float32, new model state, features [B, T, D])`.
 
   Args:
     ctx: the step's context (its `inputs` are the tokens `[B, T]`).
@@ -60,7 +70,7 @@ def token_nll(ctx: method_lib.StepContext, params: Any, batch: dict,
   nll = losses.get_loss(loss)(
       features.reshape(b * t, d), transformer_lib.unembedding(params),
       batch["targets"].reshape(b * t), softcap=softcap)
-  return nll.reshape(b, t).astype(jnp.float32), model_state
+  return nll.reshape(b, t).astype(jnp.float32), model_state, features
 
 
 def lm_metrics(nll: jax.Array, batch: dict) -> dict[str, jax.Array]:
@@ -107,9 +117,12 @@ def make(method_config: dict[str, Any]) -> method_lib.Method:
 
   def predict(hp, ctx, params, method_state, batch):
     del hp, method_state
-    nll, _ = token_nll(ctx, params, batch, loss=loss_name,
-                       softcap=_softcap(ctx.model), train=False)
-    return {"token_nll": nll}
+    nll, _, features = nll_and_features(ctx, params, batch, loss=loss_name,
+                                        softcap=_softcap(ctx.model),
+                                        train=False)
+    # Evaluators ask for what they read (`output_keys`); the rest is
+    # dropped inside the jitted step.
+    return {"token_nll": nll, "features": features}
 
   return method_lib.Method(name="next_token", hparams=lambda cfg, run: {},
                            apply=apply, predict=predict)

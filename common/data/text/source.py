@@ -19,7 +19,9 @@ live in `config.data.kwargs` (`DEFAULTS`):
   `[r k, (r+1) k)`, `k = docs_per_row`, cut to T and padded, tokenized on
   demand (full-scale `lm1b`, `c4`, `wikipedia` read from `data_dir`);
 * `max_train_rows`: keep only the first n training rows (0 = all): a
-  unique-data budget that epochs then repeat.
+  unique-data budget that epochs then repeat;
+* `max_eval_rows`: evaluate on the first n rows of the eval split only
+  (0 = all).
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ from common.data.text import packing
 
 DEFAULTS = {"tokenizer": "byte", "seq_len": 128, "text_key": "",
             "prompt_key": "", "packing": "stream", "docs_per_row": 8,
-            "max_train_rows": 0}
+            "max_train_rows": 0, "max_eval_rows": 0}
 RULES = {"seq_len": config_lib.at_least(2, integer=True),
          "packing": config_lib.one_of("stream", "rows"),
          "docs_per_row": config_lib.at_least(1, integer=True),
-         "max_train_rows": config_lib.at_least(0, integer=True)}
+         "max_train_rows": config_lib.at_least(0, integer=True),
+         "max_eval_rows": config_lib.at_least(0, integer=True)}
 IN_REPO_TEXT = ("python_stdlib", "arithmetic")
 CATALOGUE_EXAMPLES = ("lm1b", "c4/en", "wikipedia/20230601.en")
 _DEFAULT_KEYS = {"python_stdlib": ("text", ""),
@@ -131,6 +134,21 @@ def _documents(tokenizer, records, keys: tuple[str, str]
   return packing.tokenize_documents(tokenizer, texts, prompts)
 
 
+def read_texts(name: str, split: str, data_dir: str, text_key: str = "",
+               limit: int = 0) -> list[str]:
+  """The first `limit` (0 = all) non-empty texts of a split, untokenized
+  (for tools that tokenize with a checkpoint's own tokenizer)."""
+  records = _records(name, split, data_dir)
+  key = _keys(name, {"text_key": text_key, "prompt_key": ""})[0]
+  out, start = [], 0
+  while start < len(records) and (not limit or len(out) < limit):
+    stop = min(len(records), start + max(limit, 256))
+    out += [t for t in (_text(r[key]) for r in
+                        _read(records, range(start, stop))) if t]
+    start = stop
+  return out[:limit] if limit else out
+
+
 @functools.lru_cache(maxsize=8)
 def _stream_documents(name: str, split: str, data_dir: str, tokenizer: str,
                       keys: tuple[str, str]) -> packing.Documents:
@@ -203,5 +221,6 @@ def open_data(data_config: Any) -> tuple[TextSource, TextSource]:
   data_dir = os.fspath(data_config.data_dir or sources.default_data_dir())
   train = TextSource(data_config.name, data_config.train_split, data_dir, kw,
                      limit=kw["max_train_rows"])
-  evals = TextSource(data_config.name, data_config.eval_split, data_dir, kw)
+  evals = TextSource(data_config.name, data_config.eval_split, data_dir, kw,
+                     limit=kw["max_eval_rows"])
   return train, evals

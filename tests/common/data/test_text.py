@@ -133,6 +133,11 @@ def test_text_source_batches_are_resumable(tfds_data_dir):
   limited, _ = text_source.open_data(
       _data_config(tfds_data_dir, seq_len=32, max_train_rows=3))
   assert len(limited) == 3 and len(evals) > 0
+  _, few = text_source.open_data(
+      _data_config(tfds_data_dir, seq_len=32, max_eval_rows=2))
+  assert len(few) == min(2, len(evals))
+  np.testing.assert_array_equal(few.get(np.arange(len(few)))["tokens"],
+                                evals.get(np.arange(len(few)))["tokens"])
 
 
 def test_rows_packing_reads_records_on_demand(tfds_data_dir):
