@@ -92,7 +92,8 @@ class Ensemble(nn.Module):
 
 
 @registry.register_model("ensemble")
-def ensemble(num_classes: int, *, members: int, base: str = "transformer",
+def ensemble(num_classes: int, *, members: int = 2,
+             base: str = "transformer",
              dtype: str = "float32", **base_kwargs: Any) -> Ensemble:
   """`members` copies of the registered model `base` built with
   `num_classes`, `dtype` and `base_kwargs` (config.model.kwargs)."""

@@ -4,7 +4,7 @@ Paper: Pretraining Data Detection for Large Language Models: A
 Divergence-based Calibration Method, Zhang et al. 2024,
 arXiv:2409.14781 (official code zhang-wei-chao/DC-PDD).
 Scores: `algos/analysis/dc_pdd.py`; evaluator `membership`
-(`common/eval/membership.py`).
+(`algos/analysis/membership_eval.py`).
 
 The LM (`experiments/lm_common.py`'s recipe, byte tokens) is trained on
 the first `data.kwargs.max_train_rows` rows of the CPython-stdlib

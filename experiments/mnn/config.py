@@ -3,7 +3,7 @@
 Paper: Large Language Model Evaluation via Matrix Nuclear-Norm, Li et al.
 2024, arXiv:2410.10672 (official code MLGroupJLU/MatrixNuclearNorm).
 Metrics: `algos/analysis/matrix_nuclear_norm.py`; evaluator `hidden_rank`
-(`common/eval/hidden_rank.py`): the `lm` held-out loss plus the mean MNN / T
+(`algos/analysis/hidden_rank_eval.py`): the `lm` held-out loss plus the mean MNN / T
 and Matrix Entropy of the final hidden states of the first
 `eval.hidden_rank.max_rows` validation rows, at every evaluation (each
 epoch: the "checkpoints").
