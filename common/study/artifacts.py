@@ -47,3 +47,33 @@ def study_command(workdir: str) -> str:
     return ""
   with open(path, encoding="utf-8") as f:
     return f.readline().strip() + "\n\n"
+
+
+def bar_chart(finals: Mapping[str, Mapping[int, Mapping[str, float]]],
+              keys: list[str], path: str, *, ylabel: str = "",
+              xlabels: list[str] | None = None, title: str = "") -> str:
+  """Grouped bars: one group per metric in `keys`, one bar per arm (mean
+  over seeds, error bar = sample std when there are several); saved to
+  `path` (PNG). Returns `path`."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  arms = list(finals)
+  width = 0.8 / max(len(arms), 1)
+  fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(keys) * max(len(arms), 2)
+                                  / 2, 3.4))
+  for i, arm in enumerate(arms):
+    vals = np.asarray([[r[k] for k in keys] for r in finals[arm].values()],
+                      np.float64)
+    err = vals.std(0, ddof=1) if len(vals) > 1 else None
+    ax.bar(np.arange(len(keys)) + (i - (len(arms) - 1) / 2) * width,
+           vals.mean(0), width, yerr=err, label=arm)
+  ax.set_xticks(np.arange(len(keys)), xlabels or keys)
+  ax.set_ylabel(ylabel)
+  if title:
+    ax.set_title(title)
+  ax.legend(fontsize="small")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path

@@ -78,6 +78,8 @@ def get_config(variant: str = "stdlib"):
   titles = {"auroc": "AUROC, members vs non-members",
             "auroc_common": "AUROC, members vs common-words non-members",
             "tpr5": "TPR at 5% FPR, members vs non-members"}
+  if variant != "c4_gpt2":
+    c.study.artifacts = "experiments.dc_pdd.figures:auroc_figure"
   c.study.tables = tuple(dict(
       title=title, rows=membership.SCORES, arm="{col}",
       metric=kind + "/{row}", row_label="score (higher = member)",

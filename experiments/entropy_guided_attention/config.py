@@ -91,6 +91,7 @@ def get_config(variant: str = "stdlib"):
                                            threshold_init=0.5)
   c.eval.name = "attention_entropy"
   c.study.arms = dict(ARMS)
+  c.study.artifacts = "experiments.entropy_guided_attention.figures:entropy_figure"
   c.study.metrics = ("loss", "perplexity", "entropy/layer_0",
                      "entropy/layer_1", "entropy/layer_2", "entropy/layer_3",
                      "overload_early", "collapse_deep")

@@ -74,6 +74,7 @@ def get_config(variant: str = "stdlib"):
                           num_kv_heads=4)
     c.train.update(eval_every_epochs=1, eval_batch_size=64)
     c.eval.hidden_rank = dict(max_rows=64)
+    c.study.plots = ("loss", "mnn", "matrix_entropy")
     widths = _WIDTHS
     c.study.seeds = (0, 1)
     c.smoke.update(steps=2)

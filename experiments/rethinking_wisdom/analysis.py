@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
+
+import numpy as np
 
 from algos.analysis import rethinking_wisdom as rw
 from common.models import layers_lm
@@ -52,8 +55,40 @@ def probes_markdown(finals) -> str:
   return "\n\n".join(parts) + "\n"
 
 
+def crossover_figure(finals, path: str) -> str:
+  """Probe 3's held-out loss against parameters, one line per recipe
+  (mean +- sample std over seeds), log x: where the lines cross is the
+  crossover the probe tests."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(5.2, 3.6))
+  for recipe in cfg_lib.RECIPES:
+    xs, means, stds = [], [], []
+    for size, d in cfg_lib.SIZES.items():
+      vals = [r["loss"] for r in finals.get(f"p3/{size}/{recipe}",
+                                            {}).values()]
+      if vals:
+        xs.append(params_of(d))
+        means.append(np.mean(vals))
+        stds.append(np.std(vals, ddof=1) if len(vals) > 1 else 0.0)
+    ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=recipe)
+  ax.set_xscale("log")
+  ax.set_xlabel("parameters")
+  ax.set_ylabel("held-out loss (nats/token)")
+  ax.set_title("probe 3: two recipes over model size")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
 def probes_artifact(configs: Mapping[str, Any], workdir: str,
                     runs: Mapping[str, Mapping[int, Any]]) -> dict[str, str]:
   del configs
-  text = probes_markdown(artifacts.final_metrics(runs))
-  return {"probes": artifacts.write_markdown(workdir, "probes.md", text)}
+  finals = artifacts.final_metrics(runs)
+  text = probes_markdown(finals)
+  return {"probes": artifacts.write_markdown(workdir, "probes.md", text),
+          "crossover": crossover_figure(
+              finals, os.path.join(workdir, "crossover.png"))}

@@ -101,6 +101,7 @@ def get_config(variant: str = "stdlib"):
   c.method.name = "ulb_sapr"
   c.schedule.name = "constant"
   c.study.arms = dict(ARMS)
+  c.study.artifacts = "experiments.ulb_sapr.figures:perplexity_figure"
   c.study.metrics = ("pretrained/perplexity", "finetuned/perplexity",
                      "finetuned/loss", "pretrained/loss")
   c.study.metric_labels = {
