@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from common.eval import membership
+from algos.analysis import membership_eval as membership
 from common.study import artifacts
 
 
