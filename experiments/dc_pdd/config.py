@@ -31,7 +31,7 @@ Examples:
 
 import os
 
-from common.eval import membership
+from algos.analysis import membership_eval as membership
 from experiments import lm_common
 
 VARIANTS = ("stdlib", "stdlib_bpe", "c4_gpt2")
