@@ -9,8 +9,12 @@ dtype and sharding is checked, so a config that no longer builds fails.
 XLA's compile of all of them (about three quarters of the CPU time of
 build + lower + compile, measured on a 1-in-6 sample) is left to
 `regjax compile --all`, which writes the memory table of the README; one
-config is compiled here so that path stays tested. Brax variants are
-skipped when brax is not installed (it is not a dependency).
+config is compiled here so that path stays tested. Transformer-family
+models are lowered two layers deep here (`compile_check.cap_layers`: every
+layer has the same shapes, so depth only repeats them; the 7B configs took
+30-45 s each at full depth); `regjax compile --all` builds them at full
+depth. Brax variants are skipped when brax is not installed (it is not a
+dependency).
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ def test_the_full_scale_configs_are_found():
   lowered_cpu_studies = {"crrelu:digits"}
   assert not any(s.endswith((":digits", ":digits_c")) for s in SPECS
                  if s not in lowered_cpu_studies)
+
+
+def test_cap_layers_only_makes_transformers_shallower():
+  deep = compile_check.load("sorsa:llama2_metamath")
+  assert deep.model.kwargs.num_layers == 32
+  assert compile_check.cap_layers(deep, 2).model.kwargs.num_layers == 2
+  assert deep.model.kwargs.num_layers == 32          # a copy
+  cnn = compile_check.load("ps_kd:cifar100")
+  assert compile_check.cap_layers(cnn, 2) is cnn
 
 
 def test_a_dataset_without_a_stand_in_is_named():
@@ -83,7 +96,7 @@ def test_a_full_scale_config_compiles_with_xla():
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS)
 def test_full_scale_config_lowers(spec):
-  rows = compile_check.compile_rows(spec, xla_compile=False)
+  rows = compile_check.compile_rows(spec, xla_compile=False, max_layers=2)
   reason = rows[0][1]
   if isinstance(reason, str) and reason.startswith("not built here"):
     pytest.skip(reason)
