@@ -63,8 +63,8 @@ def hidden_scores(setup: Any, state: Any, max_rows: int
 @evaluators.register_evaluator("hidden_rank")
 def evaluate(setup: Any, state: Any) -> dict[str, float]:
   """`lm` metrics plus `mnn` and `matrix_entropy` of the eval rows."""
-  cfg = setup.config.eval.get("hidden_rank", None)
-  max_rows = int(cfg.get("max_rows", _DEFAULT_ROWS)) if cfg else _DEFAULT_ROWS
+  max_rows = int(evaluators.section_settings(
+      setup.config, "hidden_rank", {"max_rows": _DEFAULT_ROWS})["max_rows"])
   if max_rows < 1:
     raise ValueError(f"config.eval.hidden_rank.max_rows={max_rows}; "
                      "allowed: an integer >= 1")

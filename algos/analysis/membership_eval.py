@@ -68,12 +68,7 @@ def _open_split(config: Any, split: str) -> text_source.TextSource:
 
 def settings(config: Any) -> dict[str, Any]:
   """`config.eval.membership` over the defaults, checked."""
-  given = dict(config.eval.get("membership", {}) or {})
-  unknown = set(given) - set(_DEFAULTS)
-  if unknown:
-    raise ValueError(f"config.eval.membership has {sorted(unknown)}; it "
-                     f"reads {sorted(_DEFAULTS)}")
-  s = {**_DEFAULTS, **given}
+  s = evaluators.section_settings(config, "membership", _DEFAULTS)
   if int(s["num_rows"]) < 2:
     raise ValueError(f"config.eval.membership.num_rows={s['num_rows']}; "
                      "allowed: an integer >= 2")

@@ -36,6 +36,20 @@ def get_evaluator(name: str) -> Evaluator:
   return EVALUATORS.get(name)
 
 
+def section_settings(config: Any, name: str,
+                     defaults: dict[str, Any]) -> dict[str, Any]:
+  """`config.eval.<name>` over `defaults`; a key the evaluator does not
+  read is a one-line ValueError naming the allowed keys."""
+  given = config.eval.get(name, None)
+  given = {} if given is None else (
+      given.to_dict() if hasattr(given, "to_dict") else dict(given))
+  unknown = set(given) - set(defaults)
+  if unknown:
+    raise ValueError(f"config.eval.{name} has {sorted(unknown)}; allowed "
+                     f"keys {sorted(defaults)}")
+  return {**defaults, **given}
+
+
 def eval_arrays(setup: Any, state: Any
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Host `(logits [n, C], labels [n], mask [n])` of the whole eval split."""

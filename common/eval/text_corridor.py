@@ -35,13 +35,7 @@ def _play(model, params, worlds, rng, *, group_size, max_turns, greedy):
 
 
 def settings(config: Any) -> dict[str, Any]:
-  given = config.eval.get("text_corridor", None)
-  given = {} if given is None else given.to_dict()
-  unknown = set(given) - set(DEFAULTS)
-  if unknown:
-    raise ValueError(f"config.eval.text_corridor has {sorted(unknown)}; "
-                     f"allowed keys {sorted(DEFAULTS)}")
-  return {**DEFAULTS, **given}
+  return evaluators.section_settings(config, "text_corridor", DEFAULTS)
 
 
 @evaluators.register_evaluator("text_corridor")

@@ -206,13 +206,7 @@ def evaluate_prompts(model, params, table: dict[str, np.ndarray],
 
 
 def eval_settings(config: Any) -> dict[str, Any]:
-  given = config.eval.get("verifiable", None)
-  given = {} if given is None else given.to_dict()
-  unknown = set(given) - set(DEFAULTS)
-  if unknown:
-    raise ValueError(f"config.eval.verifiable has {sorted(unknown)}; "
-                     f"allowed keys {sorted(DEFAULTS)}")
-  return {**DEFAULTS, **given}
+  return evaluators.section_settings(config, "verifiable", DEFAULTS)
 
 
 @evaluators.register_evaluator("verifiable")

@@ -46,3 +46,14 @@ def test_unknown_evaluator_is_refused_with_the_registered_ones():
   assert "'clasification'" in str(e.value)
   assert "classification" in str(e.value) and "disentanglement" in str(
       e.value)
+
+
+def test_section_settings_fill_defaults_and_refuse_unknown_keys():
+  import ml_collections as mlc  # pylint: disable=g-import-not-at-top
+  config = mlc.ConfigDict({"eval": {"name": "x", "probe": {"k": 3}}})
+  got = evaluators.section_settings(config, "probe", {"k": 1, "n": 2})
+  assert got == {"k": 3, "n": 2}
+  assert evaluators.section_settings(config, "other", {"n": 2}) == {"n": 2}
+  config.eval.probe.kk = 1
+  with pytest.raises(ValueError, match=r"config.eval.probe has \['kk'\]"):
+    evaluators.section_settings(config, "probe", {"k": 1})
