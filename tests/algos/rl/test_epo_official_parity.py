@@ -15,9 +15,7 @@ GPU. The test compiles the two methods `generate_entropy_penalty` and
 
 from __future__ import annotations
 
-import ast
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +23,7 @@ import numpy as np
 import pytest
 
 from algos.rl import epo
+from tests import official_code
 
 ROOT = os.environ.get("REGJAX_OFFICIAL_EPO_DIR", "")
 _FILE = os.path.join(ROOT, "verl", "workers", "actor", "dp_actor.py")
@@ -38,19 +37,8 @@ _METHODS = ("generate_entropy_penalty", "_calculate_epoch_based_entropy_weight")
 
 @pytest.fixture(scope="module")
 def official():
-  tree = ast.parse(open(_FILE).read())
-  cls = next(n for n in tree.body if isinstance(n, ast.ClassDef)
-             and n.name == "DataParallelPPOActor")
-  body = [f for f in cls.body if isinstance(f, ast.FunctionDef)
-          and f.name in _METHODS]
-  assert len(body) == len(_METHODS)
-  extra = {"type_params": []} if sys.version_info >= (3, 12) else {}
-  stub = ast.Module(body=[ast.ClassDef(
-      name="Official", bases=[], keywords=[], body=body, decorator_list=[],
-      **extra)], type_ignores=[])
-  ns = {"np": np, "torch": torch, "print": lambda *a, **k: None}
-  exec(compile(ast.fix_missing_locations(stub), _FILE, "exec"), ns)
-  return ns["Official"]()
+  return official_code.class_with_methods(
+      _FILE, "DataParallelPPOActor", _METHODS, {"np": np, "torch": torch})()
 
 
 def test_phase_weight_equals_official(official):

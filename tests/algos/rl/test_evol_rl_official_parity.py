@@ -19,16 +19,15 @@ groups with invalid answers, lone sides, ties and all-equal embeddings.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
-import sys
 
 import jax
 import numpy as np
 import pytest
 
 from algos.rl import evol_rl
+from tests import official_code
 
 ROOT = os.environ.get("REGJAX_OFFICIAL_EVOL_RL_DIR", "")
 _FILE = os.path.join(ROOT, "verl", "verl", "workers", "reward_manager",
@@ -43,19 +42,8 @@ _METHODS = ("_compute_novelty_rewards", "_compute_similarity_based_rewards",
 
 @pytest.fixture(scope="module")
 def official():
-  tree = ast.parse(open(_FILE).read())
-  cls = next(n for n in tree.body if isinstance(n, ast.ClassDef)
-             and n.name == "SemanticTTRLRewardManager")
-  body = [f for f in cls.body if isinstance(f, ast.FunctionDef)
-          and f.name in _METHODS]
-  assert len(body) == len(_METHODS)
-  extra = {"type_params": []} if sys.version_info >= (3, 12) else {}
-  stub = ast.Module(body=[ast.ClassDef(
-      name="Official", bases=[], keywords=[], body=body, decorator_list=[],
-      **extra)], type_ignores=[])
-  ns = {"np": np, "re": re, "print": lambda *a, **k: None}
-  exec(compile(ast.fix_missing_locations(stub), _FILE, "exec"), ns)
-  return ns["Official"]
+  return official_code.class_with_methods(
+      _FILE, "SemanticTTRLRewardManager", _METHODS, {"np": np, "re": re})
 
 
 def _groups():
