@@ -33,8 +33,11 @@ def train_table(history: Sequence[Mapping[str, Any]], key: str
 
 
 def run_rows(run: Any, stage: str = "") -> list[dict[str, Any]]:
-  """A run's logged rows: its history, else its (stage's) metrics.jsonl."""
-  if getattr(run, "history", None):
+  """A run's logged rows: its history, else its (stage's) metrics.jsonl.
+
+  A staged protocol's history (e.g. `lm_rl`'s) holds its evaluations, not
+  the stage's training rows, so with `stage` the file is read."""
+  if not stage and getattr(run, "history", None):
     return list(run.history)
   path = os.path.join(run.workdir, stage, "metrics.jsonl")
   if not os.path.exists(path):

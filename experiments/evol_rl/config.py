@@ -38,7 +38,10 @@ VARIANTS = ("arith", "qwen2.5")
 METRICS = ("rl/test/pass@1", "rl/test/pass@8", "rl/test/greedy_acc",
            "rl/test/entropy", "rl/test/distinct",
            "rl/test_ood/pass@1", "rl/test_ood/pass@8",
-           "rl/test_ood/entropy", "rl/test_ood/distinct")
+           "rl/test_ood/entropy", "rl/test_ood/distinct",
+           # the shared SFT starting point, on the same prompts
+           "sft/test/pass@1", "sft/test/pass@8", "sft/test/entropy",
+           "sft/test/distinct")
 
 
 def _method(**kw) -> mlc.ConfigDict:
@@ -56,7 +59,7 @@ def get_config(variant: str = "arith"):
   if variant == "arith":
     c.data.kwargs = mlc.ConfigDict(dict(size="standard", prompt_len=16,
                                         tasks=("add",)))
-    c.model.kwargs = mlc.ConfigDict(dict(size="tiny", max_len=64))
+    c.model.kwargs = mlc.ConfigDict(lm_rl.ARITHMETIC_MODEL)
     # GRPO as the official script (clip 0.2 / 0.28 clip-high, KL 0.001 to
     # the SFT model, entropy bonus 0, temperature 1), at CPU size
     common = dict(group_size=8, max_new_tokens=40, eps_low=0.2,
@@ -68,9 +71,8 @@ def get_config(variant: str = "arith"):
     c.train.update(batch_size=8, steps=100, log_every_steps=5)
     c.eval.verifiable = mlc.ConfigDict(dict(
         splits=("test", "test_ood"), n_samples=8, k=(1, 8),
-        max_new_tokens=40, max_prompts=48, temperature=1.0))
-    c.sft.update(dataset="arithmetic/standard", steps=1200, batch_size=32,
-                 seq_len=64, learning_rate=3e-3)
+        max_new_tokens=40, max_prompts=200, temperature=1.0))
+    c.sft.update(lm_rl.ARITHMETIC_SFT)
     # smoke off for the suite's time budget: SFT + RL + eval compile for
     # tens of seconds; the reward hooks and the GRPO step are tested in
     # tests/algos/rl/ (test_evol_rl*.py, test_grpo.py)

@@ -22,8 +22,11 @@ completion, so sampled answers are checked exactly.
 
 Generation is a pure function of fixed seeds: one numpy generator per split
 (`_SEEDS`); held-out prompts (validation, test) never appear in train.
-Configs: `arithmetic/standard` (the default: 3000 train problems per task)
-and `arithmetic/tiny` (40; tests and smoke runs).
+Configs: `arithmetic/standard` (the default: 3000 train problems per task),
+`arithmetic/tiny` (40; tests and smoke runs) and `arithmetic/add` (addition
+only, 30000 train problems: supervised fine-tuning of the RL studies' base
+models; its validation, test and test_ood problems are exactly the
+addition problems of `standard`, so their scores compare).
 """
 
 from __future__ import annotations
@@ -41,7 +44,13 @@ ANSWER_MARK = "#"
 # `arithmetic/standard`; `arithmetic/tiny` is for tests and smoke runs.
 SIZES = {"standard": {"train": 3000, "validation": 300, "test": 300,
                       "test_ood": 300},
-         "tiny": {"train": 40, "validation": 6, "test": 6, "test_ood": 6}}
+         "tiny": {"train": 40, "validation": 6, "test": 6, "test_ood": 6},
+         "add": {"train": 30000, "validation": 300, "test": 300,
+                 "test_ood": 300}}
+# Tasks of a config (default: all). Addition is generated first from each
+# split's generator, so `add`'s held-out splits equal `standard`'s
+# addition problems and its train split extends `standard`'s.
+CONFIG_TASKS = {"add": ("add",)}
 SPLITS = ("train", "validation", "test", "test_ood")
 _SEEDS = {"train": 0, "validation": 1, "test": 2, "test_ood": 3}
 _PRIMES = tuple(p for p in range(2, 200)
@@ -142,7 +151,7 @@ def problems(split: str, size: str = "standard"
     held_out = {p for s in ("validation", "test") for _, p, _, _ in
                 problems(s, size)}
   out = []
-  for task in TASKS:
+  for task in CONFIG_TASKS.get(size, TASKS):
     n = 0
     while n < SIZES[size][split]:
       prompt, answer, formats = make_problem(rng, task, split == "test_ood")
@@ -159,8 +168,9 @@ class Arithmetic(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "add / mul / mod, three formats each."}
   BUILDER_CONFIGS = [
-      tfds.core.BuilderConfig(name=n, description=f"{SIZES[n]} problems "
-                              "per task") for n in ("standard", "tiny")]
+      tfds.core.BuilderConfig(
+          name=n, description=f"{SIZES[n]} problems per task of "
+          f"{CONFIG_TASKS.get(n, TASKS)}") for n in ("standard", "tiny", "add")]
 
   def __init__(self, *, file_format: Any = None, **kwargs: Any):
     super().__init__(file_format=file_format or "array_record", **kwargs)

@@ -97,6 +97,23 @@ def test_arithmetic_held_out_prompts_never_in_train():
   assert train == arithmetic.problems("train", "tiny")  # deterministic
 
 
+def test_add_config_shares_standard_held_out_addition_and_extends_train():
+  # `arithmetic/add` (the RL studies' SFT data) must score on exactly the
+  # addition problems `standard` holds out, and never train on them.
+  for split in ("validation", "test", "test_ood"):
+    standard = [p for p in arithmetic.problems(split, "standard")
+                if p[0] == "add"]
+    assert arithmetic.problems(split, "add") == standard
+  train = arithmetic.problems("train", "add")
+  assert {t for t, _, _, _ in train} == {"add"}
+  assert len(train) == arithmetic.SIZES["add"]["train"]
+  assert train[:3000] == [p for p in arithmetic.problems("train", "standard")
+                          if p[0] == "add"]
+  held = {p for s in ("validation", "test")
+          for _, p, _, _ in arithmetic.problems(s, "add")}
+  assert not held & {p for _, p, _, _ in train}
+
+
 def test_stdlib_corpus_files_and_splits_are_deterministic():
   files = stdlib_corpus.stdlib_files()
   assert files == sorted(files) and len(files) > 300
