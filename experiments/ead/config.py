@@ -16,8 +16,9 @@ problems, three formats each), shared by the arms of a seed:
   model),
 
 then greedy-decode the first `prompts_per_task` held-out addition problems
-(the test problems of `arithmetic/standard`) with each model alone, with EAD at each threshold (nats) and with random
-switching at EAD's measured large-model share.
+(the test problems of `arithmetic/standard`) with each model alone, with
+EAD at each threshold (nats) and with random switching at EAD's measured
+large-model share.
 
 Variants: `arithmetic` (default, CPU). `llama_math` documents the paper's
 setting (Llama-3.2-3B -> Llama-3.2-11B on MATH, third_party_configs/ead):
@@ -64,7 +65,8 @@ def get_config(variant: str = "arithmetic"):
   c.ead = mlc.ConfigDict(dict(
       split="test", prompts_per_task=150, max_new_tokens=64, window=4,
       monitor="small",
-      # competent models are confident: mean token entropy ~0.2 nats
+      # competent models are confident: the large model's mean token
+      # entropy on its samples is ~0.16 nats
       thresholds=(0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 1.6, 2.0),
       random_repeats=1, max_share=0.5))
   c.study.arms = {"EAD": ""}

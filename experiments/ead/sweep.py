@@ -159,9 +159,10 @@ def _plot(points, acc_small, acc_large, path):
 _TINY = ("model.kwargs={'size': 'small', 'max_len': 128, 'num_layers': 1, "
          "'d_model': 16, 'num_heads': 2, 'num_kv_heads': 2, 'd_ff': 32}",)
 # `arithmetic/tiny`: the suite need not build the 90k-record `add` config.
-SMOKE = {"data.name": "arithmetic/tiny", "ead.prompts_per_task": 2, "ead.max_new_tokens": 4,
-         "ead.thresholds": (1.0,), "ead.random_repeats": 1,
-         "probe.models.small": _TINY, "probe.models.large": _TINY}
+SMOKE = {"data.name": "arithmetic/tiny", "ead.prompts_per_task": 2,
+         "ead.max_new_tokens": 4, "ead.thresholds": (1.0,),
+         "ead.random_repeats": 1, "probe.models.small": _TINY,
+         "probe.models.large": _TINY}
 
 
 @probe.register_probe("ead_sweep")
